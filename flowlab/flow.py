@@ -1,0 +1,180 @@
+"""Fully connected invertible flow (Gresele et al. 2020, §2–3 and App. H.2).
+
+Data rows are samples.  With h_0 = (x - shift) / scale (optional fixed standardisation),
+
+    y_k = h_{k-1} W_k^T + b_k,   h_k = s(y_k) for k < L,   z = h_L = y_L (the last layer is affine),
+
+and with a standard normal base (eq. 9, summed over layers):
+
+    log q(x) = log N(z; 0, I) + sum_{k<L} sum_i log s'(y_{k,i}) + sum_k log|det W_k| - sum_i log scale_i.
+
+Parameters are a dict of stacked arrays: W (L, D, D), b (L, D) and, for self-normalizing flows, R (L, D, D).
+Layers run under `jax.lax.scan`, so tracing and compile time do not grow with depth.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .activations import Activation
+
+LOG2PI = math.log(2.0 * math.pi)
+INITS = ("orthogonal", "identity_noise")
+
+
+@dataclass(frozen=True)
+class FlowSpec:
+    """Structural settings (static under jit): dimension, number of layers, activation."""
+
+    dim: int = 2
+    layers: int = 8
+    activation: Activation = Activation()
+
+    def __post_init__(self):
+        if int(self.dim) < 1:
+            raise ValueError(f"Dimension must be a positive integer, got {self.dim}.")
+        if int(self.layers) < 1:
+            raise ValueError(f"Number of layers must be a positive integer, got {self.layers}.")
+
+
+class Norm(NamedTuple):
+    """Fixed input standardisation h_0 = (x - shift) / scale; its log-det -sum(log scale) is counted."""
+
+    shift: jax.Array
+    scale: jax.Array
+
+    @staticmethod
+    def identity(dim: int) -> "Norm":
+        return Norm(jnp.zeros(dim, jnp.float32), jnp.ones(dim, jnp.float32))
+
+    @staticmethod
+    def fit(x) -> "Norm":
+        x = np.asarray(x, dtype=np.float64)
+        return Norm(jnp.asarray(x.mean(0), jnp.float32), jnp.asarray(np.maximum(x.std(0), 1e-6), jnp.float32))
+
+    def apply(self, x):
+        return (x - self.shift) / self.scale
+
+    def undo(self, h):
+        return h * self.scale + self.shift
+
+    def logdet(self):
+        return -jnp.sum(jnp.log(self.scale))
+
+
+# ---- initialisation --------------------------------------------------------------------------------------------
+def init_params(spec: FlowSpec, key, init: str = "orthogonal", noise: float = 0.01, with_R: bool = False,
+                dtype=jnp.float32) -> dict:
+    """Initial parameters.
+
+    * ``orthogonal``: each W_k a random orthogonal matrix (|det| = 1), b = 0.
+    * ``identity_noise``: W_k = I + Xavier-normal noise with gain ``noise`` (SNF App. A.3: gain 0.01), b = 0.
+    With ``with_R`` the learned inverses R_k = W_k^T are added (SNF App. A.3).
+    """
+    if init not in INITS:
+        raise ValueError(f"Unknown initialisation {init!r}; choose one of {', '.join(INITS)}.")
+    L, D = int(spec.layers), int(spec.dim)
+    if init == "orthogonal":
+        a = jax.random.normal(key, (L, D, D), dtype)
+        q, r = jnp.linalg.qr(a)
+        W = q * jnp.sign(jnp.diagonal(r, axis1=-2, axis2=-1))[:, None, :]
+    else:
+        std = noise * math.sqrt(2.0 / (D + D))
+        W = jnp.eye(D, dtype=dtype)[None] + std * jax.random.normal(key, (L, D, D), dtype)
+    params = {"W": W.astype(dtype), "b": jnp.zeros((L, D), dtype)}
+    if with_R:
+        params["R"] = jnp.swapaxes(params["W"], -1, -2)
+    return params
+
+
+# ---- forward ---------------------------------------------------------------------------------------------------
+class Forward(NamedTuple):
+    """Every intermediate of one forward pass (normalising direction x -> z)."""
+
+    h0: jax.Array  # (B, D) standardised input
+    ys: jax.Array  # (L, B, D) pre-activations y_k
+    hs: jax.Array  # (L, B, D) layer outputs h_k (h_L = z)
+    logdet_act: jax.Array  # (L, B) sum_i log s'(y_k,i); 0 for the last (affine) layer
+    z: jax.Array  # (B, D)
+
+
+def forward(spec: FlowSpec, params: dict, x, norm: Norm | None = None, acc=None) -> Forward:
+    """Forward pass with intermediates.  ``acc`` (L, B, D), if given, is added to every pre-activation: the
+    accumulator trick of App. D — zero in value, its gradient is the backpropagated error delta_k = dLoss/dy_k."""
+    act = spec.activation
+    h0 = x if norm is None else norm.apply(x)
+    L = params["W"].shape[0]
+    last = jnp.arange(L) == L - 1
+    if acc is None:
+        acc = jnp.zeros((L,) + h0.shape, h0.dtype)
+
+    def layer(h, inp):
+        W, b, a, is_last = inp
+        y = h @ W.T + b + a
+        h_new = jnp.where(is_last, y, act(y))
+        lda = jnp.where(is_last, 0.0, jnp.sum(act.log_deriv(y), axis=-1))
+        return h_new, (y, h_new, lda)
+
+    z, (ys, hs, lda) = jax.lax.scan(layer, h0, (params["W"], params["b"], acc, last))
+    return Forward(h0, ys, hs, lda, z)
+
+
+def log_normal(z):
+    """log N(z; 0, I) per row."""
+    return -0.5 * jnp.sum(z * z, axis=-1) - 0.5 * z.shape[-1] * LOG2PI
+
+
+def logdet_weights(params: dict):
+    """log|det W_k| per layer, shape (L,), by LU (slogdet): O(L D^3), done once per parameter update."""
+    return jnp.linalg.slogdet(params["W"])[1]
+
+
+def log_prob(spec: FlowSpec, params: dict, x, norm: Norm | None = None):
+    """Exact log q(x) per row (slogdet for the weight terms)."""
+    f = forward(spec, params, x, norm)
+    lp = log_normal(f.z) + jnp.sum(f.logdet_act, axis=0) + jnp.sum(logdet_weights(params))
+    if norm is not None:
+        lp = lp + norm.logdet()
+    return lp
+
+
+def layer_logdets(spec: FlowSpec, params: dict, x, norm: Norm | None = None):
+    """Per-layer contributions to log|det dz/dx|: (data-independent log|det W_k| (L,), data-dependent
+    sum_i log s'(y_k,i) (L, B)).  Their total plus the standardisation term is the model's log|det J|."""
+    f = forward(spec, params, x, norm)
+    return logdet_weights(params), f.logdet_act
+
+
+# ---- inverse and sampling ---------------------------------------------------------------------------------------
+def inverse(spec: FlowSpec, params: dict, z, norm: Norm | None = None, return_all: bool = False):
+    """x = f^{-1}(z): layers in reverse, h_{k-1} = (s^{-1}(h_k) - b_k) W_k^{-T} (no activation to undo on layer L).
+
+    With ``return_all`` also returns the (L, B, D) stack of h_{k-1} produced by undoing layers L..1."""
+    act = spec.activation
+    L = params["W"].shape[0]
+    last = jnp.arange(L) == L - 1
+
+    def layer(h, inp):
+        W, b, is_last = inp
+        y = jnp.where(is_last, h, act.inverse(h))
+        h_prev = jnp.linalg.solve(W, (y - b).T).T  # (y - b) W^{-T}
+        return h_prev, h_prev
+
+    h0, hs = jax.lax.scan(layer, z, (params["W"], params["b"], last), reverse=True)
+    x = h0 if norm is None else norm.undo(h0)
+    return (x, hs) if return_all else x
+
+
+def sample(spec: FlowSpec, params: dict, key, n: int, norm: Norm | None = None):
+    """n samples from the flow: z ~ N(0, I), x = f^{-1}(z)."""
+    z = jax.random.normal(key, (int(n), int(spec.dim)), params["W"].dtype)
+    return inverse(spec, params, z, norm)
+
+
+def num_params(params: dict) -> int:
+    return int(sum(np.prod(v.shape) for v in jax.tree_util.tree_leaves(params)))

@@ -1,0 +1,1 @@
+"""Plotly figure builders: pure functions from numpy arrays to go.Figure (one module per page/topic)."""

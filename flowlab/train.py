@@ -1,0 +1,347 @@
+"""Training in jitted chunks: K optimiser steps under ``lax.scan`` per call, per-step metrics, divergence guard.
+
+* ``TrainConfig`` holds the structural settings (method, batch size, chunk length, optimiser, ...): one compiled
+  chunk per (FlowSpec, TrainConfig, data shape), cached.  Learning rate, λ, clipping and schedule are array
+  hyper-parameters (``make_hyper``), so moving a slider never recompiles.
+* The chunk samples minibatches from a data pool, applies warm-up + cosine decay, clips the global gradient norm and
+  feeds the (exact / inverse / relative / self-normalizing) direction to one optax optimiser.
+* Divergence guard: a step whose loss or gradient is NaN/Inf, or whose loss exceeds ``explode``, is not applied; the
+  parameters roll back to the last step whose loss was finite, the rest of the chunk is frozen, and the chunk reports
+  the failing step.  ``Trainer`` stops (or, if asked, halves the learning rate) and says so — never silently.
+* End-of-chunk evaluation: exact test NLL (slogdet, once per chunk) and, when the true log-density of the test
+  points is known, KL(p||q) = mean_test[log p(x) - log q(x)] (= test NLL - H(p) on those samples).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from . import gradients as G
+from .activations import make_activation
+from .flow import FlowSpec, Norm, init_params, log_prob, logdet_weights
+
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Structural training settings (changing one compiles a new chunk)."""
+
+    method: str = "relative"
+    batch_size: int = 512
+    chunk_steps: int = 50
+    optimizer: str = "adam"
+    track_angle: bool = False  # SNF/relative: angle to the exact gradient each step (costs an exact gradient)
+
+    def __post_init__(self):
+        G.check_method(self.method, G.TRAIN_METHODS)
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"Unknown optimiser {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}.")
+        if int(self.batch_size) < 1:
+            raise ValueError(f"Batch size must be a positive integer, got {self.batch_size}.")
+        if int(self.chunk_steps) < 1:
+            raise ValueError(f"Chunk length must be a positive integer, got {self.chunk_steps}.")
+
+
+def make_hyper(lr=1e-3, lam=1.0, clip=10.0, warmup=0, decay_steps=0, final_lr_frac=0.05, explode=None, dim=2):
+    """Array hyper-parameters of a chunk (changing them does not recompile).
+
+    lr: peak learning rate; warmup: linear warm-up steps; decay_steps: cosine decay from the end of warm-up to
+    ``final_lr_frac * lr`` at step ``decay_steps`` (0 = constant); clip: max global gradient norm (inf = off);
+    lam: SNF reconstruction weight; explode: a loss above this counts as divergence (default 1000 + 100 D nats).
+    """
+    if not (lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"Learning rate must be a positive number, got {lr}.")
+    if not (clip > 0):
+        raise ValueError(f"Gradient clipping threshold must be positive (use inf to disable), got {clip}.")
+    if lam < 0:
+        raise ValueError(f"Reconstruction weight λ must be non-negative, got {lam}.")
+    explode = 1000.0 + 100.0 * dim if explode is None else explode
+    vals = dict(lr=lr, lam=lam, clip=clip, warmup=warmup, decay_steps=decay_steps, final_lr_frac=final_lr_frac,
+                explode=explode)
+    return {k: jnp.asarray(v, jnp.float32) for k, v in vals.items()}
+
+
+def lr_at(hyper, step):
+    """Learning rate at optimiser step ``step``: linear warm-up, then cosine decay (if decay_steps > 0)."""
+    step = jnp.asarray(step, jnp.float32)
+    warm = jnp.where(hyper["warmup"] > 0, jnp.minimum(1.0, (step + 1.0) / jnp.maximum(hyper["warmup"], 1.0)), 1.0)
+    span = jnp.maximum(hyper["decay_steps"] - hyper["warmup"], 1.0)
+    prog = jnp.clip((step - hyper["warmup"]) / span, 0.0, 1.0)
+    cos = hyper["final_lr_frac"] + (1 - hyper["final_lr_frac"]) * 0.5 * (1 + jnp.cos(math.pi * prog))
+    return hyper["lr"] * warm * jnp.where(hyper["decay_steps"] > 0, cos, 1.0)
+
+
+def _optimizer(name):
+    base = optax.adam if name == "adam" else optax.sgd
+    return optax.inject_hyperparams(base)(learning_rate=1e-3)
+
+
+class TrainState(NamedTuple):
+    params: dict
+    opt_state: optax.OptState
+    step: jax.Array  # optimiser steps applied so far
+    key: jax.Array
+
+
+def init_state(spec: FlowSpec, cfg: TrainConfig, seed: int = 0, init: str | None = None, noise: float = 0.01,
+               params: dict | None = None) -> TrainState:
+    """Fresh state.  Same seed -> same initial weights.  SNF defaults to W = I + noise, R = W^T (Keller App. A.3)."""
+    key = jax.random.PRNGKey(int(seed))
+    k_init, k_train = jax.random.split(key)
+    if params is None:
+        init = init or ("identity_noise" if cfg.method == "self_normalizing" else "orthogonal")
+        params = init_params(spec, k_init, init=init, noise=noise, with_R=cfg.method == "self_normalizing")
+    opt = _optimizer(cfg.optimizer)
+    return TrainState(params, opt.init(params), jnp.zeros((), jnp.int32), k_train)
+
+
+def _finite_tree(tree):
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
+
+
+def _global_norm(tree):
+    return jnp.sqrt(sum(jnp.sum(x * x) for x in jax.tree_util.tree_leaves(tree)))
+
+
+@lru_cache(maxsize=64)
+def make_chunk(spec: FlowSpec, cfg: TrainConfig):
+    """Jitted ``chunk(state, data, test_x, test_logp, norm, hyper) -> (state, step_metrics, eval_metrics, status)``.
+
+    ``data`` (N, D) and ``test_x`` are standardised; ``test_logp`` is log p(x) of the raw test points (NaN where
+    unknown).  ``norm`` only enters the reported x-space NLL (its log-det is a constant)."""
+    grad_fn = G.make_grad_fn(cfg.method, spec)
+    opt = _optimizer(cfg.optimizer)
+    B, K = int(cfg.batch_size), int(cfg.chunk_steps)
+    angle = cfg.track_angle and cfg.method != "exact"
+
+    def chunk(state, data, test_x, test_logp, norm, hyper):
+        shift_nll = -norm.logdet()  # x-space NLL = standardised NLL + sum(log scale)
+
+        def one_step(carry, _):
+            state, prev, ok, bad_step = carry
+            key, k_batch = jax.random.split(state.key)
+            batch = data[jax.random.randint(k_batch, (B,), 0, data.shape[0])]
+            grads, m = grad_fn(state.params, batch, hyper)
+            loss = m["data_loss"] - jnp.sum(logdet_weights(state.params))
+            gnorm = _global_norm({k: grads[k] for k in ("W", "b")})
+            scale = jnp.minimum(1.0, hyper["clip"] / (gnorm + 1e-12))
+            grads = jax.tree_util.tree_map(lambda g: g * scale, grads)
+            lr = lr_at(hyper, state.step)
+            opt_state = state.opt_state._replace(hyperparams={**state.opt_state.hyperparams, "learning_rate": lr})
+            updates, new_opt = opt.update(grads, opt_state, state.params)
+            new_params = optax.apply_updates(state.params, updates)
+            good = ok & jnp.isfinite(loss) & (loss < hyper["explode"]) & _finite_tree(grads) & _finite_tree(new_params)
+            newly_bad = ok & ~good
+            # On failure roll back to the previous step's parameters (their loss was finite); then stay frozen.
+            pick = lambda c, a, b_: jax.tree_util.tree_map(lambda u, v: jnp.where(c, u, v), a, b_)
+            kept = pick(newly_bad, prev, state)
+            nxt = pick(good, TrainState(new_params, new_opt, state.step + 1, key), kept)
+            new_prev = pick(good, state, prev)
+            bad_step = jnp.where(newly_bad, state.step, bad_step)
+            metrics = {"loss": loss + shift_nll, "grad_norm": gnorm, "lr": lr, "applied": good}
+            if cfg.method == "self_normalizing":
+                metrics["recon"] = m["recon"]
+                eye = jnp.eye(spec.dim, dtype=state.params["W"].dtype)
+                rw = jnp.einsum("lij,ljk->lik", state.params["R"], state.params["W"]) - eye
+                metrics["inv_err"] = jnp.mean(jnp.sqrt(jnp.sum(rw * rw, axis=(-1, -2))))
+            if angle:
+                metrics["angle"] = G.angle_degrees(grads, G.exact_grads(spec, state.params, batch))
+            return (nxt, new_prev, ok & good, bad_step), metrics
+
+        carry0 = (state, state, jnp.asarray(True), jnp.asarray(-1, jnp.int32))
+        (state_out, _, ok, bad_step), metrics = jax.lax.scan(one_step, carry0, None, length=K)
+        lq = log_prob(spec, state_out.params, test_x) + norm.logdet()
+        test_nll = -jnp.mean(lq)
+        kl = jnp.mean(test_logp - lq)
+        return state_out, metrics, {"test_nll": test_nll, "kl": kl}, {"ok": ok, "bad_step": bad_step}
+
+    return jax.jit(chunk)
+
+
+@dataclass
+class Divergence:
+    step: int
+    lr: float
+    message: str
+
+
+@dataclass
+class Trainer:
+    """Host-side training session: data, state, history, divergence handling.  Pure Python, no UI.
+
+    ``x_train`` / ``x_test`` are raw points; ``test_logp`` their true log-density (None for uploaded data)."""
+
+    spec: FlowSpec
+    cfg: TrainConfig
+    x_train: np.ndarray
+    x_test: np.ndarray
+    test_logp: np.ndarray | None = None
+    seed: int = 0
+    hyper_kw: dict = field(default_factory=dict)
+    standardize: bool = True
+    init: str | None = None
+    on_divergence: str = "stop"  # "stop" | "halve_lr"
+
+    def __post_init__(self):
+        for name, arr in (("training data", self.x_train), ("test data", self.x_test)):
+            arr = np.asarray(arr)
+            if arr.ndim != 2 or arr.shape[1] != self.spec.dim:
+                raise ValueError(f"The {name} must be an (N, {self.spec.dim}) array, got shape {arr.shape}.")
+            if arr.shape[0] == 0:
+                raise ValueError(f"The {name} is empty.")
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(f"The {name} contains NaN or infinite values; remove those rows first.")
+        self.norm = Norm.fit(self.x_train) if self.standardize else Norm.identity(self.spec.dim)
+        self._data = self.norm.apply(jnp.asarray(self.x_train, jnp.float32))
+        self._test = self.norm.apply(jnp.asarray(self.x_test, jnp.float32))
+        tl = np.full(len(self.x_test), np.nan) if self.test_logp is None else np.asarray(self.test_logp)
+        self._test_logp = jnp.asarray(tl, jnp.float32)
+        self.hyper_kw = {**self.hyper_kw}
+        self.reset()
+
+    # ---- state ---------------------------------------------------------------------------------------------------
+    def reset(self):
+        """Back to the initial weights of ``seed`` (same seed -> same weights) and an empty history."""
+        self.state = init_state(self.spec, self.cfg, self.seed, init=self.init)
+        self.initial_params = self.state.params
+        self.history: dict[str, list] = {}
+        self.evals: dict[str, list] = {"step": [], "time": [], "test_nll": [], "kl": []}
+        self.elapsed = 0.0
+        self.divergences: list[Divergence] = []
+        self.stopped = False
+
+    @property
+    def hyper(self):
+        return make_hyper(dim=self.spec.dim, **self.hyper_kw)
+
+    def set_hyper(self, **kw):
+        """Change array hyper-parameters (learning rate, λ, clipping, schedule) without resetting."""
+        make_hyper(dim=self.spec.dim, **{**self.hyper_kw, **kw})  # validate first: bad input changes nothing
+        self.hyper_kw.update(kw)
+
+    @property
+    def params(self):
+        return self.state.params
+
+    @property
+    def step(self) -> int:
+        return int(self.state.step)
+
+    @property
+    def has_truth(self) -> bool:
+        return self.test_logp is not None
+
+    # ---- running -------------------------------------------------------------------------------------------------
+    def run_chunk(self) -> Divergence | None:
+        """One jitted chunk of ``cfg.chunk_steps`` steps; returns a Divergence if the guard fired."""
+        if self.stopped:
+            return None
+        fn = make_chunk(self.spec, self.cfg)
+        t0 = time.perf_counter()
+        state, m, ev, status = fn(self.state, self._data, self._test, self._test_logp, self.norm, self.hyper)
+        ok = bool(status["ok"])
+        self.elapsed += time.perf_counter() - t0
+        self.state = state
+        applied = np.asarray(m["applied"])
+        steps0 = self.step - int(applied.sum())
+        for k, v in m.items():
+            if k != "applied":
+                self.history.setdefault(k, []).extend(np.asarray(v, np.float64)[applied].tolist())
+        self.history.setdefault("step", []).extend(range(steps0 + 1, steps0 + 1 + int(applied.sum())))
+        self.evals["step"].append(self.step)
+        self.evals["time"].append(self.elapsed)
+        self.evals["test_nll"].append(float(ev["test_nll"]))
+        self.evals["kl"].append(float(ev["kl"]) if self.has_truth else float("nan"))
+        if ok:
+            return None
+        lr = float(self.hyper["lr"])
+        bad = int(status["bad_step"])
+        msg = (f"Training diverged at step {bad + 1} (loss or gradient became NaN/Inf or exploded) with learning rate "
+               f"{lr:.2g}. The parameters were rolled back to step {self.step}.")
+        if self.on_divergence == "halve_lr":
+            self.hyper_kw["lr"] = lr / 2
+            msg += f" Continuing with the learning rate halved to {lr / 2:.2g}."
+        else:
+            self.stopped = True
+            msg += " Lower the learning rate or the clipping threshold, then continue."
+        div = Divergence(bad + 1, lr, msg)
+        self.divergences.append(div)
+        return div
+
+    def resume(self):
+        """Clear the stop set by the divergence guard (e.g. after lowering the learning rate)."""
+        self.stopped = False
+
+    def train(self, steps: int | None = None, budget_s: float | None = None, callback=None):
+        """Run chunks until ``steps`` optimiser steps or ``budget_s`` seconds of training time (compile excluded
+        from neither: the first chunk compiles).  ``callback(trainer)`` after each chunk."""
+        if steps is None and budget_s is None:
+            raise ValueError("Give a number of steps or a time budget.")
+        while not self.stopped:
+            if steps is not None and self.step >= steps:
+                break
+            if budget_s is not None and self.elapsed >= budget_s:
+                break
+            self.run_chunk()
+            if callback:
+                callback(self)
+        return self
+
+    # ---- results -------------------------------------------------------------------------------------------------
+    def log_prob(self, x):
+        return log_prob(self.spec, self.params, jnp.asarray(x, jnp.float32), self.norm)
+
+    def history_arrays(self) -> dict[str, np.ndarray]:
+        return {k: np.asarray(v) for k, v in self.history.items()}
+
+    def config_dict(self) -> dict:
+        return {
+            "dim": self.spec.dim, "layers": self.spec.layers,
+            "activation": {"name": self.spec.activation.name, "alpha": self.spec.activation.alpha,
+                           "beta": self.spec.activation.beta},
+            "train": asdict(self.cfg), "hyper": {k: float(v) for k, v in self.hyper.items()},
+            "seed": self.seed, "standardize": self.standardize, "steps": self.step,
+        }
+
+
+def build_trainer(density: str | None = None, *, data=None, layers=8, method="relative", activation="smooth_leaky_relu",
+                  alpha=None, beta=None, batch_size=512, chunk_steps=50, optimizer="adam", seed=0, n_train=100_000,
+                  n_test=5_000, test_frac=0.1, standardize=True, init=None, track_angle=False, **hyper_kw) -> Trainer:
+    """A Trainer on a registry density (fresh train/test samples from its sampler, KL available) or on uploaded
+    ``data`` (random held-out split, no KL)."""
+    from .densities import get_density
+
+    if int(layers) < 1:
+        raise ValueError(f"Number of layers must be a positive integer, got {layers}.")
+    spec = FlowSpec(2 if data is None else int(np.asarray(data).shape[1]), int(layers),
+                    make_activation(activation, alpha, beta))
+    cfg = TrainConfig(method, int(batch_size), int(chunk_steps), optimizer, track_angle)
+    if data is None:
+        if density is None:
+            raise ValueError("Choose a density or supply data.")
+        d = get_density(density)
+        x_train = d.sample(n_train, seed=seed)
+        x_test = d.sample(n_test, seed=seed + 1_000_003)
+        test_logp = np.asarray(d.log_prob(x_test.astype(np.float32)))
+    else:
+        data = np.asarray(data, np.float64)
+        if data.ndim != 2 or data.shape[0] < 10:
+            raise ValueError(f"Need at least 10 points in an (N, D) array, got shape {data.shape}.")
+        rng = np.random.default_rng(seed)
+        perm = rng.permutation(len(data))
+        n_te = max(1, int(round(test_frac * len(data))))
+        x_test, x_train, test_logp = data[perm[:n_te]], data[perm[n_te:]], None
+    return Trainer(spec, cfg, x_train, x_test, test_logp, seed, hyper_kw, standardize, init)
+
+
+__all__ = ["TrainConfig", "TrainState", "Trainer", "Divergence", "make_hyper", "make_chunk", "init_state",
+           "build_trainer", "lr_at", "replace"]
