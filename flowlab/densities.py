@@ -10,7 +10,7 @@ The paper's three (Gresele et al. 2020, Fig. 2; definitions from its reference i
 
 More: ``eight_gaussians``, ``rings``, ``two_spirals``, ``checkerboard``, ``pinwheel``, ``banana``.
 
-Samplers take an integer seed (numpy Generator, reproducible); log-densities are jnp functions of an (N, 2) array
+Samplers take an integer seed (numpy Generator, reproducible) and also give each point's mode/arm label; log-densities are jnp functions of an (N, 2) array
 (float32 or float64 follows the input), -inf outside the support.
 """
 from __future__ import annotations
@@ -39,9 +39,15 @@ class Density:
 
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
         """n samples as a float64 (n, 2) array; the same seed gives the same points."""
+        return self.sample_labeled(n, seed)[0]
+
+    def sample_labeled(self, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """n samples and an integer label per point: the mode / arm / ring / square it came from (for sine and
+        banana: which quarter of the x1 range), so points can be coloured and followed through the layers."""
         if int(n) <= 0:
             raise ValueError(f"Number of samples must be positive, got {n}.")
-        return np.asarray(self.sample_fn(np.random.default_rng(seed), int(n)), dtype=np.float64)
+        x, lab = self.sample_fn(np.random.default_rng(seed), int(n))
+        return np.asarray(x, dtype=np.float64), np.asarray(lab, dtype=np.int64)
 
     def log_prob(self, x):
         """Exact log-density of the points x, shape (N, 2) -> (N,)."""
@@ -72,7 +78,7 @@ def _sample_mixture(rng, n, mus, stds):
     k = rng.integers(0, len(mus), size=n)
     mus = np.asarray(mus, dtype=np.float64)
     stds = np.asarray(stds, dtype=np.float64)
-    return mus[k] + stds[k, None] * rng.standard_normal((n, 2))
+    return mus[k] + stds[k, None] * rng.standard_normal((n, 2)), k
 
 
 def _curve_log_prob(x, curve, t0, t1, std, nodes=2049, chunk=None):
@@ -115,7 +121,8 @@ def _moons_sample(rng, n):
     t = rng.uniform(0.0, math.pi, size=n)
     cx, cy = np.where(np.arange(n) < n_out, _outer(t), _inner(t))
     pts = np.stack([cx, cy], axis=1) + _MOON_STD * rng.standard_normal((n, 2))
-    return pts[rng.permutation(n)]
+    perm = rng.permutation(n)
+    return pts[perm], (np.arange(n) >= n_out).astype(np.int64)[perm]
 
 
 def _moons_log_prob(x):
@@ -133,7 +140,8 @@ _SINE_STD = 0.25
 
 def _sine_sample(rng, n):
     x1 = rng.uniform(-2.0, 2.0, size=n)
-    return np.stack([x1, np.sin(3.0 * x1) + _SINE_STD * rng.standard_normal(n)], axis=1)
+    pts = np.stack([x1, np.sin(3.0 * x1) + _SINE_STD * rng.standard_normal(n)], axis=1)
+    return pts, np.clip(np.floor(x1 + 2.0), 0, 3).astype(np.int64)
 
 
 def _sine_log_prob(x):
@@ -157,7 +165,7 @@ def _rings_sample(rng, n):
     k = rng.choice(len(_RING_R), size=n, p=_RING_W)
     th = rng.uniform(0.0, 2.0 * math.pi, size=n)
     r = np.asarray(_RING_R)[k]
-    return np.stack([r * np.cos(th), r * np.sin(th)], axis=1) + _RING_STD * rng.standard_normal((n, 2))
+    return np.stack([r * np.cos(th), r * np.sin(th)], axis=1) + _RING_STD * rng.standard_normal((n, 2)), k
 
 
 def _rings_log_prob(x):
@@ -187,7 +195,7 @@ def _spirals_sample(rng, n):
     t = rng.uniform(*_SPIRAL_T, size=n)
     sign = np.where(rng.random(n) < 0.5, 1.0, -1.0)
     pts = np.stack([sign * t * np.cos(t) / 3.0, sign * t * np.sin(t) / 3.0], axis=1)
-    return pts + _SPIRAL_STD * rng.standard_normal((n, 2))
+    return pts + _SPIRAL_STD * rng.standard_normal((n, 2)), (sign < 0).astype(np.int64)
 
 
 def _spirals_log_prob(x):
@@ -207,7 +215,8 @@ def _checker_sample(rng, n):
     row = np.floor((x2_ + 4.0) / 2.0)
     # shift to a dark square of the same column: dark iff (row + col) even
     x2 = np.where((row + col) % 2 == 0, x2_, np.where(row % 2 == 0, x2_ + 2.0, x2_ - 2.0))
-    return np.stack([x1, x2], axis=1)
+    square = (col * 4 + np.floor((x2 + 4.0) / 2.0)).astype(np.int64) // 2  # 8 dark squares -> labels 0..7
+    return np.stack([x1, x2], axis=1), square
 
 
 def _checker_log_prob(x):
@@ -227,7 +236,7 @@ def _pinwheel_sample(rng, n):
     k = rng.integers(0, _PIN_ARMS, size=n)
     r = rng.gamma(_PIN_SHAPE, _PIN_SCALE, size=n)
     th = 2 * math.pi * k / _PIN_ARMS + _PIN_TWIST * r + _PIN_ASTD * rng.standard_normal(n)
-    return np.stack([r * np.cos(th), r * np.sin(th)], axis=1)
+    return np.stack([r * np.cos(th), r * np.sin(th)], axis=1), k
 
 
 def _pinwheel_log_prob(x):
@@ -249,7 +258,8 @@ def _pinwheel_log_prob(x):
 # ---- banana: x1 ~ N(0, 1.5^2), x2 | x1 ~ N(0.5 x1^2 - 2, 0.5^2) -------------------------------------------------------
 def _banana_sample(rng, n):
     x1 = 1.5 * rng.standard_normal(n)
-    return np.stack([x1, 0.5 * x1**2 - 2.0 + 0.5 * rng.standard_normal(n)], axis=1)
+    pts = np.stack([x1, 0.5 * x1**2 - 2.0 + 0.5 * rng.standard_normal(n)], axis=1)
+    return pts, np.digitize(x1, [-1.5, 0.0, 1.5]).astype(np.int64)
 
 
 def _banana_log_prob(x):
