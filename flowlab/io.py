@@ -91,3 +91,204 @@ def load_model(source) -> tuple[FlowSpec, dict, Norm | None, dict]:
             raise ValueError("scale must be positive.")
         norm = Norm(jnp.asarray(files["shift"], jnp.float32), jnp.asarray(files["scale"], jnp.float32))
     return spec, params, norm, meta
+
+
+# ---- uploaded points (CSV) ----------------------------------------------------------------------------------------
+MAX_CSV_ROWS = 100_000
+MIN_CSV_ROWS = 10
+
+
+def _split(line: str, delim: str | None) -> list[str]:
+    return [c.strip() for c in (line.split(delim) if delim else line.split())]
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+def parse_points_csv(raw, max_rows: int = MAX_CSV_ROWS, min_rows: int = MIN_CSV_ROWS) -> np.ndarray:
+    """Parse a CSV of 2-D points (two numeric columns, optional one-line header; comma, semicolon, tab or space
+    separated) into a float64 (N, 2) array.  Any problem raises ValueError with one precise sentence naming the row."""
+    if isinstance(raw, (bytes, bytearray)):
+        try:
+            raw = bytes(raw).decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ValueError("The file is not a UTF-8 text file; upload a CSV with two numeric columns x, y.") from None
+    lines = [(i + 1, ln.strip()) for i, ln in enumerate(str(raw).splitlines())]
+    lines = [(i, ln) for i, ln in lines if ln and not ln.startswith("#")]
+    if not lines:
+        raise ValueError("The file is empty; upload a CSV with two numeric columns x, y.")
+    first = lines[0][1]
+    delim = next((d for d in (",", ";", "\t") if d in first), None)
+    head = _split(first, delim)
+    if not all(_is_number(c) for c in head if c):
+        if len(head) != 2:
+            raise ValueError(f"The header (line {lines[0][0]}) has {len(head)} columns; expected exactly 2 (x, y).")
+        lines = lines[1:]
+        if not lines:
+            raise ValueError("The file has a header but no data rows.")
+    if len(lines) > max_rows:
+        raise ValueError(f"The file has {len(lines):,} data rows; the limit is {max_rows:,}.")
+    if len(lines) < min_rows:
+        raise ValueError(f"The file has only {len(lines)} data rows; at least {min_rows} points are needed.")
+    out = np.empty((len(lines), 2), np.float64)
+    for r, (lineno, ln) in enumerate(lines):
+        cells = _split(ln, delim)
+        if len(cells) != 2:
+            raise ValueError(f"Line {lineno} has {len(cells)} columns; expected exactly 2 (x, y).")
+        for c, cell in enumerate(cells):
+            try:
+                v = float(cell)
+            except ValueError:
+                shown = cell if len(cell) <= 20 else cell[:20] + "…"
+                raise ValueError(f"Line {lineno}, column {c + 1}: {shown!r} is not a number.") from None
+            if not np.isfinite(v):
+                raise ValueError(f"Line {lineno}, column {c + 1} holds {cell!r}; NaN and infinite values are not "
+                                 "allowed.")
+            out[r, c] = v
+    if np.any(out.std(axis=0) == 0):
+        raise ValueError("All points share the same x or the same y; the data must spread in both directions.")
+    return out
+
+
+def curves_csv(history: dict, evals: dict) -> str:
+    """Training curves as CSV text: one row per optimiser step (loss, grad_norm, lr, ...) with the end-of-chunk
+    evaluation columns (test_nll, kl) filled on the step where they were measured and empty elsewhere."""
+    cols = [k for k in history if k != "step"]
+    ev_cols = [k for k in ("test_nll", "kl") if k in evals]
+    ev_at = {int(s): i for i, s in enumerate(evals.get("step", []))}
+    rows = ["step," + ",".join(cols + ev_cols)]
+    steps = list(history.get("step", []))
+    seen = set()
+
+    def fmt(v):
+        v = float(v)
+        return "" if not np.isfinite(v) else repr(v)
+
+    for j, s in enumerate(steps):
+        s = int(s)
+        cells = [fmt(history[k][j]) for k in cols]
+        i = ev_at.get(s)
+        cells += [fmt(evals[k][i]) if i is not None else "" for k in ev_cols]
+        seen.add(s)
+        rows.append(f"{s}," + ",".join(cells))
+    for s, i in ev_at.items():  # evaluations at steps with no applied update (e.g. before any step)
+        if s not in seen:
+            rows.append(f"{s}," + ",".join([""] * len(cols) + [fmt(evals[k][i]) for k in ev_cols]))
+    return "\n".join(rows) + "\n"
+
+
+# ---- Playground settings <-> URL query parameters -------------------------------------------------------------------
+PLAYGROUND_METHODS = ("exact", "relative", "self_normalizing")
+_METHOD_ALIASES = {"self-normalizing": "self_normalizing", "snf": "self_normalizing", "selfnormalizing":
+                   "self_normalizing"}
+LIMITS = {"layers": (1, 200), "batch": (1, 4096), "seed": (0, 2**31 - 1), "ntrain": (100, 200_000),
+          "warmup": (0, 100_000), "lr": (1e-6, 1.0), "clip": (1e-3, 1e6), "lam": (0.0, 1e3)}
+DEFAULT_DENSITY = "moons"
+QUERY_KEYS = ("density", "layers", "method", "activation", "lr", "batch", "seed", "ntrain", "clip", "warmup", "lam",
+              "contour")
+
+
+def playground_defaults(density: str | None = None) -> dict:
+    """The Playground's settings for ``density`` from FlowLab's tuned defaults (flowlab.presets.defaults)."""
+    from .presets import defaults
+
+    density = density or DEFAULT_DENSITY
+    d = defaults(density)
+    return {"density": density, "layers": int(d["layers"]), "method": d.get("method", "relative"),
+            "activation": d["activation"], "lr": float(d["lr"]), "batch": int(d["batch_size"]), "seed": 0,
+            "ntrain": int(d.get("n_train", 100_000)), "clip": float(d.get("clip", 10.0)),
+            "warmup": int(d.get("warmup", 0)), "lam": float(d.get("lam", 1.0)), "contour": False}
+
+
+def _first(v):
+    if isinstance(v, (list, tuple)):
+        return v[-1] if v else ""
+    return v
+
+
+def settings_from_query(params) -> tuple[dict, list[str]]:
+    """Validate URL query parameters into Playground settings.  Unknown keys are ignored; a missing key takes the
+    density's default; an invalid value takes the default too and adds one note (a sentence) to the returned list."""
+    from .activations import ACTIVATION_NAMES
+    from .densities import REGISTRY
+
+    q = {k: str(_first(v)).strip() for k, v in dict(params).items()}
+    notes: list[str] = []
+    density = q.get("density")
+    if density is not None and density not in REGISTRY:
+        notes.append(f"Unknown density {density!r} in the link; using {DEFAULT_DENSITY!r} "
+                     f"(choose one of: {', '.join(REGISTRY)}).")
+        density = None
+    s = playground_defaults(density)
+
+    def bad(key, val, why):
+        notes.append(f"Ignored {key}={val!r} from the link ({why}); using the default {s[key]!r}.")
+
+    for key in ("layers", "batch", "seed", "ntrain", "warmup"):
+        if key in q:
+            lo, hi = LIMITS[key]
+            try:
+                f = float(q[key])
+                if not f.is_integer():
+                    raise ValueError
+                v = int(f)
+            except (ValueError, OverflowError):
+                bad(key, q[key], "not an integer")
+                continue
+            if not lo <= v <= hi:
+                bad(key, q[key], f"must be between {lo} and {hi}")
+                continue
+            s[key] = v
+    for key in ("lr", "clip", "lam"):
+        if key in q:
+            lo, hi = LIMITS[key]
+            try:
+                v = float(q[key])
+            except ValueError:
+                bad(key, q[key], "not a number")
+                continue
+            if not (np.isfinite(v) and lo <= v <= hi) or (key != "lam" and v <= 0):
+                bad(key, q[key], f"must be between {lo:g} and {hi:g}")
+                continue
+            s[key] = v
+    if "method" in q:
+        m = _METHOD_ALIASES.get(q["method"].lower(), q["method"].lower())
+        if m in PLAYGROUND_METHODS:
+            s["method"] = m
+        else:
+            bad("method", q["method"], f"choose one of: {', '.join(PLAYGROUND_METHODS)}")
+    if "activation" in q:
+        if q["activation"] in ACTIVATION_NAMES:
+            s["activation"] = q["activation"]
+        else:
+            bad("activation", q["activation"], f"choose one of: {', '.join(ACTIVATION_NAMES)}")
+    if "contour" in q:
+        c = q["contour"].lower()
+        if c in ("1", "true", "yes", "on"):
+            s["contour"] = True
+        elif c in ("0", "false", "no", "off", ""):
+            s["contour"] = False
+        else:
+            bad("contour", q["contour"], "use 1 or 0")
+    return s, notes
+
+
+def settings_to_query(settings: dict) -> dict[str, str]:
+    """Playground settings as URL query parameters (strings), the inverse of ``settings_from_query``."""
+    out = {}
+    for key in QUERY_KEYS:
+        if key not in settings or settings[key] is None:
+            continue
+        v = settings[key]
+        if key == "contour":
+            out[key] = "1" if v else "0"
+        elif isinstance(v, float):
+            out[key] = f"{v:.6g}"
+        else:
+            out[key] = str(v)
+    return out

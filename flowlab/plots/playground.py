@@ -1,0 +1,95 @@
+"""Figures of the Playground page: target samples, learned density, flow samples, live curves, truth comparison."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .core import DENSITY_SCALE, FONT, _square, density_figure
+
+LABEL_COLORS = ("#3b5bdb", "#e8590c", "#2b8a3e", "#c2255c", "#7048e8", "#1098ad", "#f08c00", "#5c940d")
+
+
+def points_figure(points, plot_range, title: str = "", labels=None, color: str = "#3b5bdb",
+                  height: int = 340) -> go.Figure:
+    """Scatter of 2-D points on ``plot_range``; with integer ``labels`` each mode/arm gets its own colour."""
+    s = np.asarray(points, np.float64)
+    if labels is not None:
+        lab = np.asarray(labels)
+        colors = np.asarray(LABEL_COLORS)[np.mod(lab, len(LABEL_COLORS))]
+    else:
+        colors = color
+    fig = go.Figure(go.Scattergl(x=s[:, 0], y=s[:, 1], mode="markers", hoverinfo="skip",
+                                 marker=dict(size=3, color=colors, opacity=0.55)))
+    (x0, x1), (y0, y1) = plot_range
+    return _square(fig, np.array([x0, x1]), np.array([y0, y1]), title, height)
+
+
+def learned_figure(xs, ys, logp, title: str = "", contour: bool = False, height: int = 340) -> go.Figure:
+    """Heatmap of the learned density exp(log q) on the grid (optionally with contour lines)."""
+    return density_figure(xs, ys, logp, title=title, contour=contour, height=height)
+
+
+def live_curves_figure(history: dict, evals: dict, entropy: float | None = None, show_kl: bool = True,
+                       height: int = 300, smooth: int = 50) -> go.Figure:
+    """Training loss (smoothed per step), test NLL (per chunk) with the true entropy H(p) marked (the NLL floor)
+    and, when the truth is known, KL(p‖q) on a log axis.  Without ``show_kl`` a single NLL panel is drawn."""
+    cols = 2 if show_kl else 1
+    titles = ("negative log-likelihood (nats)", "KL(p‖q) to the truth (nats)")[:cols]
+    fig = make_subplots(rows=1, cols=cols, subplot_titles=titles, horizontal_spacing=0.1)
+    step = np.asarray(history.get("step", []), np.float64)
+    loss = np.asarray(history.get("loss", []), np.float64)
+    if len(loss):
+        k = max(1, min(smooth, len(loss) // 5 or 1))
+        sm = np.convolve(loss, np.ones(k) / k, mode="valid")
+        # at most ~600 points to keep redraws cheap
+        idx = np.unique(np.linspace(0, len(sm) - 1, min(len(sm), 600)).astype(int))
+        fig.add_trace(go.Scatter(x=step[k - 1:][idx], y=sm[idx], name="train loss (smoothed)",
+                                 line=dict(color="#adb5bd")), 1, 1)
+    es = np.asarray(evals.get("step", []), np.float64)
+    if len(es):
+        nll = np.asarray(evals.get("test_nll", []), np.float64)
+        fig.add_trace(go.Scatter(x=es, y=nll, name="test NLL", mode="lines", line=dict(color="#3b5bdb")), 1, 1)
+        kl = np.asarray(evals.get("kl", []), np.float64)
+        if show_kl and np.any(np.isfinite(kl)):
+            fig.add_trace(go.Scatter(x=es, y=np.maximum(kl, 1e-4), name="KL(p‖q)", mode="lines",
+                                     line=dict(color="#e8590c")), 1, 2)
+        # keep the NLL axis on the interesting part: from the floor to a bit above the median of recent values
+        vals = np.concatenate([nll[np.isfinite(nll)], [entropy] if entropy is not None else []])
+        if len(vals):
+            lo = float(np.min(vals))
+            hi = float(np.percentile(nll[np.isfinite(nll)], 90)) if np.any(np.isfinite(nll)) else lo + 1
+            pad = max(0.1, 0.08 * (hi - lo))
+            fig.update_yaxes(range=[lo - pad, hi + pad], row=1, col=1)
+    if show_kl:
+        fig.update_yaxes(type="log", row=1, col=2)
+    if entropy is not None:
+        fig.add_hline(y=entropy, line=dict(color="#2b8a3e", dash="dash"), row=1, col=1,
+                      annotation_text=f"true entropy H(p) = {entropy:.3f}", annotation_position="bottom right",
+                      annotation_font=dict(color="#2b8a3e", size=12))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), font=FONT, plot_bgcolor="white",
+                      legend=dict(orientation="h", y=-0.25, x=0), uirevision="curves")
+    fig.update_xaxes(title_text="optimiser step", gridcolor="#eee")
+    fig.update_yaxes(gridcolor="#eee")
+    return fig
+
+
+def compare_figure(xs, ys, true_logp, learned_logp, kl: float | None = None, height: int = 420) -> go.Figure:
+    """True density and learned density side by side, on one colour scale (the larger of the two maxima)."""
+    def dens(lp):
+        lp = np.asarray(lp, np.float64).reshape(len(ys), len(xs))
+        return np.where(np.isfinite(lp), np.exp(np.clip(lp, -700, 50)), 0.0)
+
+    pt, pq = dens(true_logp), dens(learned_logp)
+    zmax = float(max(np.max(pt), np.max(pq))) or 1.0
+    right = "learned q(x)" + (f" · KL(p‖q) = {kl:.3f} nats" if kl is not None and np.isfinite(kl) else "")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("true p(x)", right), horizontal_spacing=0.06)
+    for col, z in ((1, pt), (2, pq)):
+        fig.add_trace(go.Heatmap(x=xs, y=ys, z=z, zmin=0, zmax=zmax, colorscale=DENSITY_SCALE, showscale=col == 2,
+                                 colorbar=dict(title="density", thickness=12),
+                                 hovertemplate="x=%{x:.2f}<br>y=%{y:.2f}<br>%{z:.3g}<extra></extra>"), 1, col)
+        fig.update_xaxes(range=[float(xs[0]), float(xs[-1])], constrain="domain", showgrid=False, row=1, col=col)
+        fig.update_yaxes(range=[float(ys[0]), float(ys[-1])], scaleanchor="x" if col == 1 else "x2",
+                         scaleratio=1, showgrid=False, row=1, col=col)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), font=FONT, plot_bgcolor="white")
+    return fig

@@ -1,0 +1,141 @@
+"""flowlab.io: model files round trip, uploaded-CSV validation, curves CSV, Playground settings <-> URL."""
+import io as _io
+
+import jax
+import numpy as np
+import pytest
+
+from flowlab import io as fio
+from flowlab.activations import make_activation
+from flowlab.flow import FlowSpec, Norm, init_params, log_prob
+
+
+# ---- model files ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("with_R", [False, True])
+def test_model_round_trip_preserves_log_prob(tmp_path, with_R):
+    spec = FlowSpec(2, 3, make_activation("tanh_linear", 0.8, 0.2))
+    params = init_params(spec, jax.random.PRNGKey(3), with_R=with_R)
+    params["b"] = params["b"] + 0.3
+    norm = Norm(np.array([0.5, -1.0], np.float32), np.array([2.0, 0.5], np.float32))
+    path = fio.save_model(tmp_path / "m.npz", spec, params, norm, {"method": "relative"})
+    spec2, params2, norm2, meta = fio.load_model(path)
+    assert spec2 == spec and set(params2) == set(params) and meta["method"] == "relative"
+    x = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32)
+    np.testing.assert_allclose(log_prob(spec2, params2, x, norm2), log_prob(spec, params, x, norm), rtol=1e-6)
+    # bytes in, same model out
+    spec3, params3, _, _ = fio.load_model(fio.model_bytes(spec, params, norm))
+    np.testing.assert_array_equal(params3["W"], params["W"])
+
+
+def test_load_model_rejects_garbage():
+    with pytest.raises(ValueError, match="Not a FlowLab model file"):
+        fio.load_model(b"this is not a zip archive")
+
+
+# ---- CSV of points ----------------------------------------------------------------------------------------------
+def _csv(rows, header="x,y"):
+    return ((header + "\n") if header else "") + "\n".join(",".join(str(v) for v in r) for r in rows)
+
+
+def test_csv_good_with_and_without_header():
+    pts = np.random.default_rng(1).normal(size=(25, 2))
+    a = fio.parse_points_csv(_csv(pts).encode())
+    b = fio.parse_points_csv(_csv(pts, header=None))
+    np.testing.assert_allclose(a, pts)
+    np.testing.assert_allclose(b, pts)
+    c = fio.parse_points_csv("\n".join(f"{x};{y}" for x, y in pts))  # semicolons
+    np.testing.assert_allclose(c, pts)
+    d = fio.parse_points_csv("\n".join(f"{x} {y}" for x, y in pts))  # whitespace
+    np.testing.assert_allclose(d, pts)
+
+
+@pytest.mark.parametrize("text, match", [
+    ("", "empty"),
+    ("\n\n  \n", "empty"),
+    ("x,y\n", "header but no data"),
+    ("x,y,z\n1,2,3\n", "header .* 3 columns"),
+    ("x,y\n" + "1,2\n" * 5 + "1,2,3\n" + "1,2\n" * 10, "Line 7 has 3 columns"),
+    ("x,y\n" + "1,2\n" * 12 + "3,abc\n", r"Line 14, column 2: 'abc' is not a number"),
+    ("x,y\n" + "1,2\n" * 12 + "nan,1\n", r"Line 14, column 1 .*NaN"),
+    ("x,y\n" + "1,2\n" * 12 + "4,inf\n", r"Line 14, column 2 .*infinite"),
+    ("x,y\n" + "1,2\n" * 3, "only 3 data rows"),
+    ("x,y\n" + "\n".join(f"1,{i}" for i in range(20)), "same x or the same y"),
+])
+def test_csv_bad_inputs_have_precise_messages(text, match):
+    with pytest.raises(ValueError, match=match):
+        fio.parse_points_csv(text)
+
+
+def test_csv_row_limit():
+    rows = "\n".join(f"{i},{-i}" for i in range(101))
+    assert fio.parse_points_csv(rows, max_rows=101).shape == (101, 2)
+    with pytest.raises(ValueError, match="101 data rows; the limit is 100"):
+        fio.parse_points_csv(rows, max_rows=100)
+
+
+def test_csv_default_limit_is_100k():
+    ok = "\n".join(f"{i},{i % 7}" for i in range(100_000))
+    assert fio.parse_points_csv(ok).shape == (100_000, 2)
+    with pytest.raises(ValueError, match="100,001 data rows; the limit is 100,000"):
+        fio.parse_points_csv(ok + "\n1,2")
+
+
+def test_csv_binary_is_rejected():
+    with pytest.raises(ValueError, match="not a UTF-8 text file"):
+        fio.parse_points_csv(b"\xff\xfe\x00\x81garbage")
+
+
+# ---- curves CSV -------------------------------------------------------------------------------------------------
+def test_curves_csv_rows_and_eval_columns():
+    history = {"loss": [3.0, 2.5, 2.0, 1.5], "lr": [1e-3] * 4, "step": [1, 2, 3, 4]}
+    evals = {"step": [2, 4], "time": [0.1, 0.2], "test_nll": [2.4, 1.6], "kl": [0.5, float("nan")]}
+    text = fio.curves_csv(history, evals)
+    rows = [r.split(",") for r in text.strip().splitlines()]
+    assert rows[0] == ["step", "loss", "lr", "test_nll", "kl"]
+    assert len(rows) == 5
+    assert rows[2] == ["2", "2.5", "0.001", "2.4", "0.5"]
+    assert rows[1][3:] == ["", ""]  # no evaluation at step 1
+    assert rows[4][3:] == ["1.6", ""]  # NaN KL written as empty
+
+
+# ---- URL query params -------------------------------------------------------------------------------------------
+def test_query_round_trip():
+    s, notes = fio.settings_from_query({"density": "sine", "layers": "7", "method": "self_normalizing",
+                                        "activation": "tanh_linear", "lr": "0.0005", "batch": "64", "seed": "3",
+                                        "contour": "1"})
+    assert notes == []
+    assert (s["density"], s["layers"], s["method"], s["activation"], s["lr"], s["batch"], s["seed"],
+            s["contour"]) == ("sine", 7, "self_normalizing", "tanh_linear", 0.0005, 64, 3, True)
+    s2, notes2 = fio.settings_from_query(fio.settings_to_query(s))
+    assert s2 == s and notes2 == []
+
+
+def test_query_missing_keys_take_density_defaults():
+    from flowlab.presets import defaults
+
+    s, notes = fio.settings_from_query({"density": "trimodal"})
+    d = defaults("trimodal")
+    assert notes == [] and s["layers"] == d["layers"] and s["lr"] == d["lr"] and s["batch"] == d["batch_size"]
+    s0, _ = fio.settings_from_query({})
+    assert s0["density"] == fio.DEFAULT_DENSITY
+
+
+@pytest.mark.parametrize("key, value, why", [
+    ("layers", "abc", "not an integer"), ("layers", "0", "between 1 and 200"), ("layers", "201", "between"),
+    ("layers", "2.5", "not an integer"), ("lr", "-1", "between"), ("lr", "nan", "between"), ("lr", "x", "number"),
+    ("batch", "0", "between"), ("method", "magic", "choose one of"), ("activation", "relu", "choose one of"),
+    ("contour", "maybe", "use 1 or 0"), ("seed", "-4", "between"),
+])
+def test_query_bad_values_fall_back_with_a_note(key, value, why):
+    good, _ = fio.settings_from_query({"density": "moons"})
+    s, notes = fio.settings_from_query({"density": "moons", key: value})
+    assert s[key] == good[key]
+    assert len(notes) == 1 and key in notes[0] and repr(value) in notes[0] and why in notes[0]
+
+
+def test_query_unknown_density_and_list_values():
+    s, notes = fio.settings_from_query({"density": "unicorn", "layers": ["3", "5"]})
+    assert s["density"] == fio.DEFAULT_DENSITY and s["layers"] == 5
+    assert len(notes) == 1 and "unicorn" in notes[0]
+    s, _ = fio.settings_from_query({"method": "self-normalizing"})
+    assert s["method"] == "self_normalizing"
