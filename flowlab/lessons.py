@@ -438,3 +438,31 @@ def linear_flow_summary(trainer) -> dict:
     return {"train_nll": nll, "bound": bound, "gap": nll - bound, "W": W, "b": b, "cov": cov, "mu": mu,
             "whitened_cov": W @ cov @ W.T, "balance": theory.scale_profile(W, b, x, [1.0])["mean_sq_norm"],
             "dim": x.shape[1]}
+
+
+# =====================================================================================================================
+# "Try it" links: URL query strings understood by the other pages
+# =====================================================================================================================
+TRY_IT_PARAMS = {
+    "playground": ("density", "layers", "method", "activation", "lr", "batch", "seed"),
+    "layers": ("density", "layers"),
+    "compare": ("density", "layers", "lr", "inits", "iters", "optimizer"),
+    "timing": ("dims", "methods"),
+}
+
+
+def try_it_url(page: str, **params) -> str:
+    """Relative URL ``page?key=value&...`` that opens another FlowLab page preset.  Lists become comma-separated
+    (``dims=64,128,256``).  Only the parameters that page reads are accepted."""
+    if page not in TRY_IT_PARAMS:
+        raise ValueError(f"Unknown page {page!r}; choose one of {', '.join(TRY_IT_PARAMS)}.")
+    bad = set(params) - set(TRY_IT_PARAMS[page])
+    if bad:
+        raise ValueError(f"The {page} page does not read {', '.join(sorted(bad))}.")
+    parts = []
+    for k in TRY_IT_PARAMS[page]:
+        if k in params:
+            v = params[k]
+            v = ",".join(str(u) for u in v) if isinstance(v, (list, tuple)) else str(v)
+            parts.append(f"{k}={v}")
+    return f"{page}?" + "&".join(parts) if parts else page

@@ -170,3 +170,17 @@ def test_snf_gradient_matches_flowlab_self_normalizing(x64):
     params = {"W": jnp.asarray(W[None]), "b": jnp.zeros((1, D)), "R": jnp.asarray(R[None])}
     g = G.make_grad_fn("self_normalizing", spec)(params, jnp.asarray(H), {"lam": jnp.asarray(0.0)})[0]
     assert np.allclose(np.asarray(g["W"][0]), L.linear_layer_grads(W, H, R), atol=1e-10)
+
+
+# ---- try-it links --------------------------------------------------------------------------------------------------
+def test_try_it_urls_follow_the_page_contracts():
+    url = L.try_it_url("playground", density="moons", layers=20, method="relative", activation="smooth_leaky_relu",
+                       lr=0.003, batch=256, seed=0)
+    assert url == "playground?density=moons&layers=20&method=relative&activation=smooth_leaky_relu&lr=0.003&batch=256&seed=0"
+    assert L.try_it_url("timing", dims=[64, 128, 256], methods=("relative", "exact")) == \
+        "timing?dims=64,128,256&methods=relative,exact"
+    assert L.try_it_url("layers", layers=8, density="moons") == "layers?density=moons&layers=8"
+    with pytest.raises(ValueError, match="does not read"):
+        L.try_it_url("layers", lr=0.1)
+    with pytest.raises(ValueError, match="Unknown page"):
+        L.try_it_url("nowhere")

@@ -1,0 +1,205 @@
+"""Figures for the Learn page: pure functions from the dicts of ``flowlab.lessons`` / ``flowlab.theory`` to go.Figure."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .core import FONT
+
+BLUE, ORANGE, GREEN, GREY, RED, PURPLE = "#3b5bdb", "#e8590c", "#2b8a3e", "#adb5bd", "#c92a2a", "#7048e8"
+
+
+def _style(fig, height, legend=True):
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=50, b=10), font=FONT, plot_bgcolor="white",
+                      showlegend=legend, legend=dict(orientation="h", y=-0.18, x=0))
+    fig.update_xaxes(gridcolor="#eee", zeroline=False)
+    fig.update_yaxes(gridcolor="#eee", zeroline=False)
+    return fig
+
+
+# ---- lesson 1 ---------------------------------------------------------------------------------------------------------
+def change_of_variables_figure(r: dict, map_label: str = "f", height: int = 380) -> go.Figure:
+    """Left: p_X with a histogram of samples.  Middle: the map z = f(x).  Right: p_Z = p_X |dx/dz| with a histogram
+    of f(samples), and the factor |dx/dz| (dashed, right axis)."""
+    fig = make_subplots(rows=1, cols=3, specs=[[{}, {}, {"secondary_y": True}]], horizontal_spacing=0.08,
+                        subplot_titles=("input density p_X(x)", f"map z = f(x): {map_label}",
+                                        "output density p_Z(z) = p_X(x)·|dx/dz|"))
+    xs = r["x_samples"]
+    fig.add_trace(go.Histogram(x=xs, histnorm="probability density", nbinsx=60, marker_color=GREY, opacity=0.6,
+                               name="histogram of samples"), 1, 1)
+    fig.add_trace(go.Scatter(x=r["x"], y=r["px"], line=dict(color=BLUE, width=2.5), name="formula"), 1, 1)
+    fig.add_trace(go.Scatter(x=r["x"], y=r["z"], line=dict(color=PURPLE, width=2.5), name="z = f(x)",
+                             showlegend=False), 1, 2)
+    e = r["edges"]
+    fig.add_trace(go.Bar(x=0.5 * (e[1:] + e[:-1]), y=r["hist_density"], width=np.diff(e), marker_color=GREY,
+                         opacity=0.6, showlegend=False, name="histogram of f(samples)"), 1, 3)
+    lo, hi = e[0] - 0.05 * (e[-1] - e[0]), e[-1] + 0.05 * (e[-1] - e[0])
+    keep = (r["z"] >= lo) & (r["z"] <= hi)
+    fig.add_trace(go.Scatter(x=r["z"][keep], y=r["pz"][keep], line=dict(color=BLUE, width=2.5), showlegend=False,
+                             name="p_Z"), 1, 3)
+    fig.add_trace(go.Scatter(x=r["z"][keep], y=r["dxdz"][keep], line=dict(color=ORANGE, dash="dash"),
+                             name="|dx/dz| (right axis)"), 1, 3, secondary_y=True)
+    fig.update_xaxes(title_text="x", row=1, col=1)
+    fig.update_xaxes(title_text="x", row=1, col=2)
+    fig.update_yaxes(title_text="z", row=1, col=2)
+    fig.update_xaxes(title_text="z", range=[lo, hi], row=1, col=3)
+    fig.update_yaxes(title_text="|dx/dz|", rangemode="tozero", row=1, col=3, secondary_y=True, showgrid=False,
+                     title_font=dict(color=ORANGE), tickfont=dict(color=ORANGE))
+    fig.update_layout(bargap=0)
+    fig.update_annotations(font_size=13)
+    return _style(fig, height)
+
+
+# ---- lesson 2 ---------------------------------------------------------------------------------------------------------
+def _ellipse(cov, k, n=200):
+    lam, V = np.linalg.eigh(cov)
+    t = np.linspace(0, 2 * np.pi, n)
+    c = np.stack([np.cos(t), np.sin(t)], axis=1)
+    return k * c @ (V * np.sqrt(np.maximum(lam, 0))).T
+
+
+def linear_map_figure(r: dict, height: int = 430) -> go.Figure:
+    """Left: the unit circle and its image under A (the ellipse), with the images of e1, e2.  Right: samples of the
+    Gaussian x = A u, u ~ N(0, I), with its 1σ and 2σ contours of N(0, A Aᵀ)."""
+    A, el = r["A"], r["ellipse"]
+    lim = max(1.3, 1.15 * float(np.abs(el).max()))
+    lim2 = max(lim, 2.2 * float(np.sqrt(np.linalg.eigvalsh(r["cov"]).max())))
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
+                        subplot_titles=(f"unit circle → ellipse: area × {abs(r['det']):.3f} = |det A|",
+                                        "induced Gaussian  x = A u ~ N(0, A Aᵀ)"))
+    c = np.vstack([r["circle"], r["circle"][:1]])
+    e = np.vstack([el, el[:1]])
+    fig.add_trace(go.Scatter(x=c[:, 0], y=c[:, 1], fill="toself", fillcolor="rgba(173,181,189,0.25)",
+                             line=dict(color=GREY, width=2), name="unit circle (area π)"), 1, 1)
+    fig.add_trace(go.Scatter(x=e[:, 0], y=e[:, 1], fill="toself",
+                             fillcolor="rgba(59,91,219,0.18)" if r["det"] >= 0 else "rgba(201,42,42,0.18)",
+                             line=dict(color=BLUE if r["det"] >= 0 else RED, width=2.5),
+                             name="image A·circle" + (" (orientation flipped: det < 0)" if r["det"] < 0 else "")), 1, 1)
+    for j, (col, lab) in enumerate(((ORANGE, "A e₁"), (GREEN, "A e₂"))):
+        fig.add_trace(go.Scatter(x=[0, A[0, j]], y=[0, A[1, j]], mode="lines+markers+text", text=["", lab],
+                                 textposition="top center", line=dict(color=col, width=3),
+                                 marker=dict(size=[0, 9], color=col, symbol="arrow", angleref="previous"),
+                                 showlegend=False), 1, 1)
+    s = r["x_samples"]
+    fig.add_trace(go.Scattergl(x=s[:, 0], y=s[:, 1], mode="markers", marker=dict(size=3, color=BLUE, opacity=0.35),
+                               name="samples of x"), 1, 2)
+    for k, dash in ((1, "solid"), (2, "dash")):
+        q = _ellipse(r["cov"], k)
+        fig.add_trace(go.Scatter(x=q[:, 0], y=q[:, 1], line=dict(color=ORANGE, width=2, dash=dash),
+                                 name=f"{k}σ contour", showlegend=True), 1, 2)
+    fig.update_xaxes(range=[-lim, lim], row=1, col=1, constrain="domain")
+    fig.update_yaxes(range=[-lim, lim], row=1, col=1, scaleanchor="x", scaleratio=1)
+    fig.update_xaxes(range=[-lim2, lim2], row=1, col=2, constrain="domain")
+    fig.update_yaxes(range=[-lim2, lim2], row=1, col=2, scaleanchor="x2", scaleratio=1)
+    fig.update_annotations(font_size=13)
+    return _style(fig, height)
+
+
+# ---- lesson 3 ---------------------------------------------------------------------------------------------------------
+def timing_figure(r: dict, labels: dict, height: int = 380) -> go.Figure:
+    """Seconds per call against D on log-log axes (slope = the exponent of the cost)."""
+    colors = [RED, ORANGE, BLUE, GREEN]
+    fig = go.Figure()
+    d = r["dims"]
+    for (op, t), col in zip(r["times"].items(), colors):
+        fig.add_trace(go.Scatter(x=d, y=t * 1e6, mode="lines+markers", line=dict(color=col, width=2.5),
+                                 name=f"{labels.get(op, op)}  (slope {r['slopes'][op]:.1f})"))
+    fig.update_xaxes(type="log", title_text="dimension D", tickvals=list(d), ticktext=[str(int(v)) for v in d])
+    fig.update_yaxes(type="log", title_text="time per call (µs)")
+    fig.update_layout(title=dict(text="measured cost on this machine (numpy, float64)", x=0.02))
+    return _style(fig, height)
+
+
+def dependence_figure(dense, tri, height: int = 260) -> go.Figure:
+    """Which output depends on which input: a dense W versus a lower-triangular one."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("dense W: every zᵢ sees every xⱼ",
+                                                        "triangular: z₁ sees x₁ only"), horizontal_spacing=0.12)
+    for k, M in enumerate((dense, tri), start=1):
+        M = np.abs(np.asarray(M)) > 0
+        n = M.shape[0]
+        fig.add_trace(go.Heatmap(z=M.astype(float), x=[f"x{j + 1}" for j in range(n)],
+                                 y=[f"z{i + 1}" for i in range(n)], colorscale=[[0, "#f1f3f5"], [1, BLUE]],
+                                 showscale=False, xgap=2, ygap=2, hovertemplate="%{y} depends on %{x}: %{z}<extra></extra>"),
+                      1, k)
+        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{k if k > 1 else ''}", row=1, col=k)
+    fig.update_annotations(font_size=13)
+    return _style(fig, height, legend=False)
+
+
+# ---- lesson 4 ---------------------------------------------------------------------------------------------------------
+def flops_figure(dims, batch: int, flops_fn, height: int = 340) -> go.Figure:
+    """Multiply-adds of the relative update: naive (δᵀH)WᵀW versus eq. 15 δᵀ((HWᵀ)W), for a batch of ``batch``."""
+    dims = np.asarray(dims)
+    f = [flops_fn(int(d), int(batch)) for d in dims]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=dims, y=[v["naive"] for v in f], mode="lines+markers", line=dict(color=RED, width=2.5),
+                             name="naive: (δᵀH) · Wᵀ · W   ~ 2D³"))
+    fig.add_trace(go.Scatter(x=dims, y=[v["fast"] for v in f], mode="lines+markers", line=dict(color=GREEN, width=2.5),
+                             name="eq. 15: δᵀ((H Wᵀ) W)   ~ 2BD²"))
+    fig.update_xaxes(type="log", title_text="dimension D")
+    fig.update_yaxes(type="log", title_text="multiply-adds per layer")
+    fig.update_layout(title=dict(text=f"cost of the relative update, batch B = {batch}", x=0.02))
+    return _style(fig, height)
+
+
+# ---- lesson 5 ---------------------------------------------------------------------------------------------------------
+def snf_angle_figure(r: dict, height: int = 360) -> go.Figure:
+    """Angle between the exact and the self-normalizing gradient as R drifts from W⁻¹, and ‖RW − I‖ (right axis)."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    t = r["rel_error"]
+    fig.add_trace(go.Scatter(x=t, y=r["angle"], mode="lines+markers", line=dict(color=BLUE, width=2.5),
+                             name="angle(full exact gradient, SNF gradient)"))
+    fig.add_trace(go.Scatter(x=t, y=r["logdet_angle"], mode="lines", line=dict(color=PURPLE, dash="dot"),
+                             name="angle(W⁻ᵀ, Rᵀ) — log-det term alone"))
+    fig.add_trace(go.Scatter(x=t, y=r["recon"], mode="lines", line=dict(color=ORANGE, dash="dash"),
+                             name="‖RW − I‖_F (right axis)"), secondary_y=True)
+    fig.update_xaxes(title_text="relative error of R:  ‖R − W⁻¹‖ / ‖W⁻¹‖")
+    fig.update_yaxes(title_text="angle (degrees)", rangemode="tozero")
+    fig.update_yaxes(title_text="‖RW − I‖_F", secondary_y=True, rangemode="tozero", showgrid=False,
+                     title_font=dict(color=ORANGE), tickfont=dict(color=ORANGE))
+    return _style(fig, height)
+
+
+# ---- lesson 6 ---------------------------------------------------------------------------------------------------------
+def linear_training_figure(steps, train_nll, bound: float, entropy: float | None = None, test_steps=None,
+                           test_nll=None, height: int = 360) -> go.Figure:
+    """Training-set NLL of the affine flow per evaluation against Liao & He's closed-form optimum (and the true
+    entropy, when known: the gap between the two lines is what no linear flow can learn)."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=steps, y=train_nll, mode="lines+markers", line=dict(color=BLUE, width=2.5),
+                             marker=dict(size=5), name="training NLL of the linear flow"))
+    if test_steps is not None and len(test_steps):
+        fig.add_trace(go.Scatter(x=test_steps, y=test_nll, mode="lines", line=dict(color=GREY, width=1.5),
+                                 name="held-out NLL"))
+    fig.add_hline(y=bound, line=dict(color=GREEN, dash="dash", width=2))
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(color=GREEN, dash="dash"),
+                             name=f"closed-form optimum ½ log det(2πeΣ) = {bound:.4f}"))
+    if entropy is not None:
+        fig.add_hline(y=entropy, line=dict(color=ORANGE, dash="dot", width=2))
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(color=ORANGE, dash="dot"),
+                                 name=f"true entropy H(p) = {entropy:.4f}"))
+    vals = np.concatenate([np.asarray(train_nll, float), [bound] + ([entropy] if entropy is not None else [])])
+    lo, hi = float(np.min(vals)), float(np.max(vals))
+    pad = 0.08 * max(hi - lo, 0.05)
+    fig.update_yaxes(title_text="NLL (nats)", range=[lo - pad, hi + pad])
+    fig.update_xaxes(title_text="optimiser step")
+    return _style(fig, height)
+
+
+def scale_profile_figure(p: dict, height: int = 340) -> go.Figure:
+    """NLL along W → sW: contraction ½s²E‖z‖² (+const) rises, expansion −d log s − log|det W| falls; their sum is
+    smallest where they balance, s* = sqrt(d / E‖z‖²)."""
+    s = p["scales"]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=s, y=p["contraction"], line=dict(color=ORANGE, dash="dash"),
+                             name="contraction ½s²E‖z‖² + (d/2)log 2π"))
+    fig.add_trace(go.Scatter(x=s, y=p["expansion"], line=dict(color=PURPLE, dash="dot"),
+                             name="expansion −log|det(sW)|"))
+    fig.add_trace(go.Scatter(x=s, y=p["nll"], line=dict(color=BLUE, width=3), name="NLL (sum)"))
+    fig.add_vline(x=p["best_scale"], line=dict(color=GREEN, width=1.5))
+    fig.add_annotation(x=p["best_scale"], y=float(np.min(p["nll"])), text=f"balance s* = {p['best_scale']:.3f}",
+                       showarrow=True, arrowhead=2, ay=-40, font=dict(color=GREEN))
+    fig.update_xaxes(title_text="global scale s of the map (z = s·(Wx + b))")
+    fig.update_yaxes(title_text="nats")
+    return _style(fig, height)

@@ -1,0 +1,270 @@
+"""Learn: six short interactive lessons on normalizing flows, from the change of variables to the relative gradient.
+
+Thin page: widgets -> flowlab.lessons / flowlab.theory -> flowlab.plots.learn figures."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from flowlab import lessons as L
+from flowlab import theory as T
+from flowlab.plots import learn as P
+
+st.title("🎓 Learn")
+st.caption("Six short lessons, each with a live widget and a link that opens another page preset. Every number shown "
+           "is computed on the spot by `flowlab` (and unit-tested there).")
+
+
+def try_it(label: str, page: str, **params):
+    st.markdown(f"**Try it →** [{label}]({L.try_it_url(page, **params)})")
+
+
+def guard(fn, *args, **kw):
+    """Run a lesson computation; bad input becomes a one-sentence message, not a traceback."""
+    try:
+        return fn(*args, **kw)
+    except ValueError as e:
+        st.error(str(e))
+        return None
+
+
+tabs = st.tabs(["1 · Change of variables", "2 · Linear flows in 2-D", "3 · Cost of the log-det",
+                "4 · Relative gradient", "5 · Self-normalizing flows", "6 · The linear-flow optimum", "References"])
+
+# =====================================================================================================================
+with tabs[0]:
+    st.subheader("1 · Change of variables in one dimension")
+    st.markdown("Push samples of a density $p_X$ through a strictly increasing map $z=f(x)$. Probability mass is "
+                "conserved, $p_Z(z)\\,|dz| = p_X(x)\\,|dx|$, so the density of $z$ picks up the factor $|dx/dz|$: "
+                "where $f$ stretches, the density thins out; where it compresses, it piles up (Zhao §1).")
+    st.latex(r"p_Z(z) = p_X\!\big(f^{-1}(z)\big)\,\left|\frac{dx}{dz}\right| = \frac{p_X(x)}{|f'(x)|},\qquad z=f(x)")
+    c1, c2, c3, c4 = st.columns(4)
+    map_name = c1.selectbox("map f", L.MAPS_1D, format_func=L.MAP_LABELS.get, key="learn_map")
+    base = c2.selectbox("input density p_X", L.BASES_1D, format_func=L.BASE_LABELS.get, key="learn_base")
+    if map_name == "affine":
+        a = c3.slider("slope a", 0.2, 3.0, 1.5, 0.1, key="learn_aff_a")
+        c = c4.slider("shift c", -2.0, 2.0, 0.5, 0.1, key="learn_aff_c")
+    elif map_name == "tanh_linear":
+        a = c3.slider("a (steepness of tanh)", 0.2, 3.0, 1.5, 0.1, key="learn_tanh_a")
+        c = c4.slider("β (linear slope, keeps f invertible)", 0.02, 1.0, 0.1, 0.02, key="learn_tanh_b")
+    else:
+        a = c3.slider("a (slope for x → −∞)", 0.05, 0.95, 0.3, 0.05, key="learn_slr_a")
+        c = 0.0
+    fmap = guard(L.Map1D, map_name, a, c)
+    if fmap is not None:
+        r = L.change_of_variables_1d(fmap, L.Base1D(base), n=20_000, bins=60, seed=0)
+        st.plotly_chart(P.change_of_variables_figure(r, L.MAP_LABELS[map_name]), width="stretch",
+                        key="learn_fig_cov")
+        m1, m2, m3 = st.columns(3)
+        m1.metric("∫ p_Z(z) dz (formula)", f"{r['mass_z']:.4f}")
+        m2.metric("histogram vs formula: χ²", f"{r['chi2']:.1f}", help=f"χ² over {r['dof'] + 1} bins; values near "
+                  f"{r['dof']} (± {np.sqrt(2 * r['dof']):.0f}) mean the histogram agrees with the formula.")
+        m3.metric("largest |dx/dz| on the plot", f"{np.max(r['dxdz']):.2f}")
+    st.caption("A flow layer in FlowLab is exactly this, applied coordinate-wise after a linear map: the activations "
+               "tanh+βx and smooth leaky ReLU are the paper's s_T and s_L (Gresele et al. App. H.2).")
+    act = "tanh_linear" if map_name == "tanh_linear" else "smooth_leaky_relu"
+    try_it(f"train a flow built from this activation on the sine density", "playground", density="sine", layers=8,
+           method="relative", activation=act, lr=0.003, batch=256, seed=0)
+
+# =====================================================================================================================
+with tabs[1]:
+    st.subheader("2 · A linear flow in two dimensions")
+    st.markdown("Take $u\\sim\\mathcal N(0,I)$ and $x = A u$. The map sends the unit circle to an ellipse whose "
+                "area is $|\\det A|$ times larger, so densities shrink by the same factor and $x$ is Gaussian with "
+                "covariance $AA^\\top$ (Zhao §3.3). Composing maps multiplies determinants.")
+    st.latex(r"p_X(x) = \frac{\mathcal N(A^{-1}x;\,0,I)}{|\det A|} = \mathcal N(x;\,0,AA^\top),\qquad "
+             r"\det(BA) = \det B\,\det A")
+    cols = st.columns(4)
+    entries = [cols[i].slider(name, -2.0, 2.0, val, 0.05, key=f"learn_A{ij}") for i, (name, ij, val) in
+               enumerate((("A₁₁", 11, 1.5), ("A₁₂", 12, 0.6), ("A₂₁", 21, -0.3), ("A₂₂", 22, 0.8)))]
+    A = np.array(entries, dtype=float).reshape(2, 2)
+    r = L.linear_map_2d(A)
+    if abs(r["det"]) < 1e-9:
+        st.error("This A is singular (det A = 0): it squashes the plane onto a line, so it is not a flow. "
+                 "Move a slider.")
+    else:
+        st.plotly_chart(P.linear_map_figure(r), width="stretch", key="learn_fig_lin")
+        m1, m2, m3 = st.columns(3)
+        m1.metric("det A", f"{r['det']:.4f}")
+        m2.metric("area(ellipse) / area(circle)", f"{r['area_ratio']:.4f}",
+                  help="Shoelace area of the mapped 256-gon over that of the original: equal to det A (its sign "
+                       "says whether the orientation flipped).")
+        m3.metric("log-density shift −log|det A|", f"{-np.log(abs(r['det'])):.4f}")
+        with st.expander("Compose with a second map B", expanded=False):
+            Bname = st.selectbox("B", ["rotation by 45°", "shear [[1, 0.8], [0, 1]]", "scaling diag(2, 0.5)",
+                                       "reflection diag(1, −1)"], key="learn_B")
+            B = {"rotation by 45°": L.rotation(45), "shear [[1, 0.8], [0, 1]]": np.array([[1, 0.8], [0, 1.0]]),
+                 "scaling diag(2, 0.5)": np.diag([2.0, 0.5]), "reflection diag(1, −1)": np.diag([1.0, -1.0])}[Bname]
+            comp = L.compose_2d(A, B)
+            st.latex(rf"\det(BA) = {comp['det_BA']:.4f} \;=\; \det B \cdot \det A = {comp['det_B']:.4f}"
+                     rf"\times {comp['det_A']:.4f}")
+    try_it("see what each layer's map does to a density", "layers", density="banana", layers=4)
+
+# =====================================================================================================================
+with tabs[2]:
+    st.subheader("3 · Why the log-determinant is expensive")
+    st.markdown("The likelihood of a flow needs $\\log|\\det J|$ and its gradient. For a fully connected layer the "
+                "gradient of $\\log|\\det W|$ is $W^{-\\top}$ (Gresele eq. 10): an LU factorisation or an inverse, "
+                "$O(D^3)$ per layer, while the forward pass itself is only matrix–vector work, $O(D^2)$ per sample "
+                "(Gresele §2.3, Zhao §3.1). Measure it:")
+    c1, c2 = st.columns([3, 1])
+    dmax = c1.select_slider("largest dimension D", [128, 256, 512, 1024], value=512, key="learn_tmax")
+    if c2.button("Measure again", key="learn_time_btn") or st.session_state.get("learn_time_dmax") != dmax:
+        dims = [d for d in (16, 32, 64, 128, 256, 512, 1024) if d <= dmax]
+        with st.spinner("timing…"):
+            st.session_state["learn_time"] = L.time_linear_algebra(dims, repeats=3)
+        st.session_state["learn_time_dmax"] = dmax
+    tr = st.session_state["learn_time"]
+    st.plotly_chart(P.timing_figure(tr, L.OP_LABELS), width="stretch", key="learn_fig_time")
+    big = int(tr["dims"][-1])
+    ratio = tr["times"]["slogdet"][-1] / tr["times"]["matvec"][-1]
+    st.caption(f"At D = {big}, one log-det costs as much as {ratio:,.0f} matrix–vector products on this machine. "
+               "Slopes are fitted between the two largest sizes; at small D fixed call overheads flatten every curve, "
+               "so the asymptotic exponents (3, 3, 2, 1) show only for large D.")
+    st.markdown("**The triangular shortcut.** If $J$ is triangular, $\\log|\\det J| = \\sum_i \\log|J_{ii}|$ costs "
+                "$O(D)$ — the trick behind coupling and autoregressive flows (Zhao §3.4–3.5). The price is "
+                "expressivity: output $i$ may only depend on inputs $1..i$, so a single layer cannot mix "
+                "coordinates freely, and such maps are not universal approximators of *functions* (Gresele §2.3). "
+                "Any dense $W$ (with non-zero leading minors) is a product $LU$ of two triangular maps, but computing "
+                "that factorisation is itself $O(D^3)$.")
+    Wd = L.random_matrix(5, seed=1)
+    Lo, U = L.lu_nopivot(Wd)
+    st.plotly_chart(P.dependence_figure(Wd, np.tril(Wd)), width="stretch", key="learn_fig_dep")
+    st.caption(f"Check on a random 5×5 W: ‖LU − W‖ = {np.linalg.norm(Lo @ U - Wd):.1e}, "
+               f"Σ log|Uᵢᵢ| = {np.sum(np.log(np.abs(np.diag(U)))):.6f} vs slogdet {L.logabsdet(Wd):.6f}.")
+    try_it("time the flow's gradient methods against D", "timing", dims=[64, 128, 256, 512],
+           methods=["exact", "inverse", "relative"])
+
+# =====================================================================================================================
+with tabs[3]:
+    st.subheader("4 · The relative gradient")
+    st.markdown("Instead of adding a small matrix to $W$, perturb it multiplicatively, $W\\to(I+\\varepsilon)W$ "
+                "(eq. 11). To first order the change of a loss $f$ is $\\langle \\nabla f\\,W^\\top, \\varepsilon "
+                "\\rangle$ (eq. 12), so the steepest direction for $W$ is $\\nabla f\\,W^\\top W$ (eq. 13). For the "
+                "log-det term the inverse cancels (eq. 14), and for the data term the product can be bracketed so "
+                "that only matrix–vector work remains (eq. 15):")
+    st.latex(r"\frac{\partial \log|\det W|}{\partial W}\,W^\top W = W^{-\top}W^\top W = W,\qquad "
+             r"(\delta^\top h)\,W^\top W = \delta^\top\big((h\,W^\top)\,W\big)\;\;\;O(BD^2)")
+    c1, c2, c3 = st.columns(3)
+    d = c1.slider("dimension D of the random W", 2, 12, 5, key="learn_rg_d")
+    seed = c2.number_input("seed", 0, 10_000, 0, key="learn_rg_seed")
+    eps = c3.select_slider("perturbation size ε", [1e-1, 1e-2, 1e-3, 1e-4, 1e-5], value=1e-3, key="learn_rg_eps",
+                           format_func=lambda v: f"{v:.0e}")
+    rc = L.relative_gradient_check(int(d), int(seed), float(eps))
+    m1, m2, m3 = st.columns(3)
+    m1.metric("eq. 10: ‖G − W⁻ᵀ‖ / ‖W⁻ᵀ‖", f"{rc['err_eq10']:.1e}",
+              help="G is the gradient of log|det W| by central finite differences, independent of any formula.")
+    m2.metric("eq. 14: ‖G WᵀW − W‖ / ‖W‖", f"{rc['err_eq14']:.1e}")
+    m3.metric("eq. 12: first-order error", f"{rc['err_eq12']:.1e}",
+              help=f"log|det((I+εE)W)| − log|det W| = {rc['perturb_actual']:.3e} vs the prediction ε·tr E = "
+                   f"{rc['perturb_predicted']:.3e}; the error shrinks in proportion to ε.")
+    batch = st.select_slider("batch size B", [1, 16, 64, 256, 1024], value=64, key="learn_rg_b")
+    st.plotly_chart(P.flops_figure([16, 64, 256, 1024, 4096], batch, L.relative_update_flops), width="stretch",
+                    key="learn_fig_flops")
+    try_it("race ordinary vs relative gradient descent (Gresele Fig. 1, right)", "compare", density="moons", layers=2,
+           lr=0.1, inits=10, iters=300, optimizer="gd")
+
+# =====================================================================================================================
+with tabs[4]:
+    st.subheader("5 · Self-normalizing flows")
+    st.markdown("Keller et al. keep, next to each $W$, a second matrix $R$ trained to be its inverse with a "
+                "reconstruction loss $\\lambda\\lVert R W h - h\\rVert^2$. The gradient of $\\log|\\det W|$ needs "
+                "$W^{-\\top}$; they use $R^\\top$ instead (§4.1, eqs. 8–11), so no inverse is ever computed:")
+    st.latex(r"\frac{\partial\mathcal L}{\partial W} = \delta\,h^\top + W^{-\top} \;\approx\; \delta\,h^\top + "
+             r"R^\top,\qquad \frac{\partial\mathcal L}{\partial R} \approx -\delta_x z^\top - W^\top")
+    st.markdown("How good is the approximation? Below, $R = W^{-1} + tE$ for a random direction $E$ of the same size "
+                "as $W^{-1}$, on a one-layer linear flow and Gaussian data. The plot shows the angle between the "
+                "true gradient and the SNF gradient as $t$ grows.")
+    c1, c2 = st.columns(2)
+    d = c1.slider("dimension D", 2, 32, 8, key="learn_snf_d")
+    seed = c2.number_input("seed", 0, 10_000, 0, key="learn_snf_seed")
+    sr = L.snf_angle_curve(int(d), 256, np.linspace(0, 1, 21), int(seed))
+    st.plotly_chart(P.snf_angle_figure(sr), width="stretch", key="learn_fig_snf")
+    i10 = int(np.argmin(np.abs(sr["rel_error"] - 0.1)))
+    st.caption(f"With R off by 10 % the update still points within {sr['angle'][i10]:.1f}° of the exact gradient: "
+               "small inverse errors cost little, which is why a modest λ suffices in practice.")
+    try_it("train a self-normalizing flow on the moons", "playground", density="moons", layers=20,
+           method="self_normalizing", activation="smooth_leaky_relu", lr=0.003, batch=256, seed=0)
+
+# =====================================================================================================================
+with tabs[5]:
+    st.subheader("6 · Linear flows have a closed-form optimum")
+    st.markdown("For an affine flow $z = Wx + b$ with base $\\mathcal N(0,I)$, the NLL is "
+                "$\\tfrac12 \\mathbb E\\lVert Wx+b\\rVert^2 + \\tfrac d2\\log 2\\pi - \\log|\\det W|$. Its optimum "
+                "whitens the data, $W\\Sigma W^\\top = I$, i.e. $W = U\\Lambda^{-1/2}V^\\top$ for any rotation $U$ "
+                "(Liao & He §2.1.2), and the best NLL is the entropy of the Gaussian fit — their eq. 6, the PPCA "
+                "link:")
+    st.latex(r"\mathrm{NLL}^\star = \tfrac12\Big(d\log 2\pi + d + \sum_{i=1}^d \log\lambda_i(\Sigma)\Big) = "
+             r"\tfrac12\log\det(2\pi e\,\Sigma),\qquad \mathrm{NLL}^\star - H(p) = \mathrm{KL}\big(p\,\|\,"
+             r"\mathcal N(\mu,\Sigma)\big)")
+    c1, c2, c3 = st.columns(3)
+    data_name = c1.selectbox("data", L.LINEAR_DATA, key="learn_lin_data",
+                             format_func={"correlated_gaussian": "correlated Gaussian", "banana": "banana"}.get)
+    lr = c2.select_slider("learning rate (Adam)", [0.005, 0.01, 0.02, 0.05, 0.1], value=0.05, key="learn_lin_lr")
+    steps = c3.select_slider("steps", [100, 200, 300, 400, 600], value=300, key="learn_lin_steps")
+    x, H = L.linear_lesson_data(data_name, n=6000, seed=0)
+    trainer = L.linear_flow_trainer(x, steps=int(steps), lr=float(lr), seed=0)
+    s0 = L.linear_flow_summary(trainer)
+    run_key = (data_name, lr, steps)
+    if st.button("Train the linear flow", type="primary", key="learn_lin_train"):
+        prog = st.progress(0.0, text="compiling…")
+        curve = {"step": [0], "nll": [s0["train_nll"]]}
+
+        def on_chunk(t):
+            curve["step"].append(t.step)
+            curve["nll"].append(L.linear_flow_summary(t)["train_nll"])
+            prog.progress(min(1.0, t.step / steps), text=f"step {t.step} / {steps}")
+
+        trainer.train(steps=int(steps), callback=on_chunk)
+        prog.empty()
+        st.session_state["learn_lin_result"] = {
+            "key": run_key, "curve": curve, "summary": L.linear_flow_summary(trainer),
+            "test": (list(trainer.evals["step"]), list(trainer.evals["test_nll"])),
+            "diverged": [d.message for d in trainer.divergences]}
+    res = st.session_state.get("learn_lin_result")
+    if res is not None and res["key"] != run_key:
+        res = None
+    bound = s0["bound"]
+    m1, m2, m3 = st.columns(3)
+    m1.metric("closed-form optimum NLL*", f"{bound:.4f} nats")
+    m2.metric("true entropy H(p)", f"{H:.4f} nats")
+    m3.metric("KL(p ‖ best Gaussian) = NLL* − H", f"{T.kl_from_nll(bound, H):.4f} nats",
+              help="What no linear flow can learn: zero (up to sampling noise) for Gaussian data.")
+    if res is None:
+        st.info(f"Press **Train** to fit a one-layer flow (an affine map: the last layer has no activation) for "
+                f"{steps} Adam steps with the relative gradient. It starts at NLL {s0['train_nll']:.3f}.")
+        summary = s0
+    else:
+        for msg in res["diverged"]:
+            st.error(msg)
+        summary = res["summary"]
+        st.plotly_chart(P.linear_training_figure(res["curve"]["step"], res["curve"]["nll"], bound, H,
+                                                 *res["test"]), width="stretch", key="learn_fig_lintrain")
+        n1, n2, n3 = st.columns(3)
+        n1.metric("trained NLL (training set)", f"{summary['train_nll']:.4f}",
+                  delta=f"{summary['gap']:+.4f} vs NLL*", delta_color="off")
+        wc = summary["whitened_cov"]
+        n2.metric("W Σ Wᵀ (should be I)", f"[[{wc[0, 0]:.3f}, {wc[0, 1]:.3f}], [{wc[1, 0]:.3f}, {wc[1, 1]:.3f}]]")
+        n3.metric("E‖z‖² (balance: = d = 2)", f"{summary['balance']:.3f}")
+    st.markdown("**Expansion vs contraction** (Liao & He §2.2). Scale the whole map by $s$: the log-det term "
+                "$-d\\log s$ rewards expanding, the Gaussian term $\\tfrac12 s^2\\,\\mathbb E\\lVert z\\rVert^2$ "
+                "punishes it. They balance where $\\mathbb E\\lVert z\\rVert^2 = d$ — which every optimum satisfies"
+                + (" (before training)." if res is None else " (after training: s* ≈ 1)."))
+    prof = T.scale_profile(summary["W"], summary["b"], x, np.linspace(0.25, 3.0, 200))
+    st.plotly_chart(P.scale_profile_figure(prof), width="stretch", key="learn_fig_scale")
+    try_it("see a linear flow fail on the banana in the Playground", "playground", density="banana", layers=1,
+           method="relative", activation="smooth_leaky_relu", lr=0.01, batch=256, seed=0)
+
+# =====================================================================================================================
+with tabs[6]:
+    st.subheader("References")
+    st.markdown(
+        "1. L. Gresele, G. Fissore, A. Javaloy, B. Schölkopf, A. Hyvärinen. *Relative gradient optimization of the "
+        "Jacobian term in unsupervised deep learning.* NeurIPS 2020. — lessons 3 and 4 (§2.3, §3 eq. 10, §4 eqs. "
+        "11–15), the FC flow and activations used throughout FlowLab.\n"
+        "2. T. A. Keller, J. W. T. Peters, P. Jaini, E. Hoogeboom, P. Forré, M. Welling. *Self Normalizing Flows.* "
+        "ICML 2021. — lesson 5 (§4.1, eqs. 8–11).\n"
+        "3. H. Liao, J. He. *Jacobian Determinant of Normalizing Flows.* arXiv 2021. — lesson 6 (§2.1.2 eqs. 4–6, "
+        "App. A.1–A.2; §2.2 expansion/contraction).\n"
+        "4. Z. Zhao. *Normalizing Flow: An Introduction* (seminar notes). — lessons 1–3 (§1 change of variables, "
+        "§3.1 cost, §3.3 linear flows, §3.4–3.5 coupling and autoregressive flows).")

@@ -1,0 +1,85 @@
+"""AppTest for the Learn page: every lesson renders, widgets drive the numbers, the live training reaches the bound."""
+import os
+import re
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+PAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "pages", "learn.py")
+
+
+@pytest.fixture(scope="module")
+def app():
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _metric(at, label):
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_every_lesson_renders(app):
+    assert len(app.tabs) == 7
+    heads = [h.value for h in app.subheader]
+    for n in range(1, 7):
+        assert any(h.startswith(f"{n} ·") for h in heads), heads
+    assert any(h == "References" for h in heads)
+    keys = {c.key for c in app.get("plotly_chart")}
+    assert {"learn_fig_cov", "learn_fig_lin", "learn_fig_time", "learn_fig_dep", "learn_fig_flops", "learn_fig_snf",
+            "learn_fig_scale"} <= keys, keys
+    assert len(app.latex) >= 6
+    assert not app.error
+
+
+def test_try_it_links_present(app):
+    links = " ".join(m.value for m in app.markdown if "Try it" in m.value)
+    for target in ("(playground?density=", "(layers?density=", "(timing?dims=", "(compare?density=moons&layers=2"):
+        assert target in links, target
+    assert "method=self_normalizing" in links
+
+
+def test_references_cite_four_papers(app):
+    text = " ".join(m.value for m in app.markdown)
+    for name in ("Gresele", "Keller", "Liao", "Zhao"):
+        assert name in text
+
+
+def test_change_of_variables_widgets(app):
+    assert float(_metric(app, "∫ p_Z(z) dz (formula)")) == pytest.approx(1.0, abs=2e-3)
+    app.selectbox(key="learn_map").set_value("tanh_linear").run()
+    assert not app.exception
+    assert float(_metric(app, "∫ p_Z(z) dz (formula)")) == pytest.approx(1.0, abs=2e-3)
+    assert "activation=tanh_linear" in " ".join(m.value for m in app.markdown if "Try it" in m.value)
+
+
+def test_linear_map_det_and_singular_message(app):
+    assert _metric(app, "det A") == _metric(app, "area(ellipse) / area(circle)")
+    app.slider(key="learn_A11").set_value(1.0)
+    app.slider(key="learn_A12").set_value(2.0)
+    app.slider(key="learn_A21").set_value(0.5)
+    app.slider(key="learn_A22").set_value(1.0).run()
+    assert not app.exception
+    assert any("singular" in e.value for e in app.error)
+    app.slider(key="learn_A22").set_value(1.5).run()
+    assert not app.error
+
+
+def test_relative_gradient_checks_are_small(app):
+    assert float(_metric(app, "eq. 10: ‖G − W⁻ᵀ‖ / ‖W⁻ᵀ‖")) < 1e-6
+    assert float(_metric(app, "eq. 14: ‖G WᵀW − W‖ / ‖W‖")) < 1e-6
+
+
+def test_live_linear_training_reaches_bound():
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.run()
+    at.select_slider(key="learn_lin_steps").set_value(200)
+    at.select_slider(key="learn_lin_lr").set_value(0.05)
+    at.run()
+    at.button(key="learn_lin_train").click().run()
+    assert not at.exception, at.exception
+    m = next(m for m in at.metric if m.label == "trained NLL (training set)")
+    gap = float(re.search(r"[-+][\d.]+", m.delta).group())
+    assert -1e-3 < gap < 0.01
+    assert any("closed-form optimum" in str(c.proto.spec) for c in at.get("plotly_chart"))
