@@ -114,7 +114,7 @@ with st.sidebar:
                  disabled=source != "Toy density")
     density = ss[K["density"]]
     c1, c2 = st.columns(2)
-    c1.button("FlowLab defaults", on_click=_apply_tuned, width="stretch",
+    c1.button("Tuned defaults", on_click=_apply_tuned, width="stretch",
               help="FlowLab's tuned settings for this density (flowlab.presets.defaults).")
     c2.button("Paper preset", on_click=_apply_paper, width="stretch",
               disabled=density not in presets.PAPER or source != "Toy density",
@@ -247,8 +247,11 @@ def live():
     if was_running and not sess.running:  # the guard fired: stop the timer and redraw the whole page
         st.rerun(scope="app")
     ticks = ss.setdefault("pg_ticks", [])
-    ticks.append(time.time())
-    del ticks[:-20]
+    if was_running:  # redraw rate while training, over the last 20 ticks
+        ticks.append(time.time())
+        del ticks[:-20]
+    else:
+        ticks.clear()
     rate = (len(ticks) - 1) / (ticks[-1] - ticks[0]) if len(ticks) > 2 and ticks[-1] > ticks[0] else float("nan")
 
     t = sess.trainer
@@ -274,8 +277,10 @@ def live():
 
     c1, c2, c3 = st.columns(3)
     title = "uploaded points" if sess.uploaded else "target samples"
-    c1.plotly_chart(points_figure(pts, prange, title, labels=lab), key="pg_fig_target",
-                    config={"displayModeBar": False})
+    fkey = (sess.data_id, settings["density"], settings["seed"])
+    if ss.get("pg_target_fig", (None,))[0] != fkey:  # static while training: build once (colour lists are slow)
+        ss["pg_target_fig"] = (fkey, points_figure(pts, prange, title, labels=lab))
+    c1.plotly_chart(ss["pg_target_fig"][1], key="pg_fig_target", config={"displayModeBar": False})
     if t is not None:
         xs, ys, g = grid(prange, GRID_N)
         lq = model_log_prob(t.spec, t.params, t.norm, g)

@@ -50,8 +50,8 @@ def _square(fig, xs, ys, title, height):
     fig.update_layout(title=dict(text=title, x=0.02), height=height, margin=dict(l=10, r=10, t=40 if title else 10,
                       b=10), font=FONT, showlegend=False, plot_bgcolor="white")
     fig.update_xaxes(range=[float(xs[0]), float(xs[-1])], constrain="domain", showgrid=False, zeroline=False)
-    fig.update_yaxes(range=[float(ys[0]), float(ys[-1])], scaleanchor="x", scaleratio=1, showgrid=False,
-                     zeroline=False)
+    fig.update_yaxes(range=[float(ys[0]), float(ys[-1])], scaleanchor="x", scaleratio=1, constrain="domain",
+                     showgrid=False, zeroline=False)
     return fig
 
 

@@ -16,7 +16,7 @@ def points_figure(points, plot_range, title: str = "", labels=None, color: str =
     s = np.asarray(points, np.float64)
     if labels is not None:
         lab = np.asarray(labels)
-        colors = np.asarray(LABEL_COLORS)[np.mod(lab, len(LABEL_COLORS))]
+        colors = [LABEL_COLORS[int(i) % len(LABEL_COLORS)] for i in lab]
     else:
         colors = color
     fig = go.Figure(go.Scattergl(x=s[:, 0], y=s[:, 1], mode="markers", hoverinfo="skip",

@@ -1,0 +1,185 @@
+"""AppTest of the Playground page: defaults, URL in/out, bad URL values, train/pause/step/reset, lr vs structural
+changes, CSV upload good and bad."""
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from flowlab import io as fio
+
+import os
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PAGE = os.path.join(ROOT, "pages", "playground.py")
+TIMEOUT = 120
+TINY = {"density": "trimodal", "layers": "2", "batch": "16", "ntrain": "500", "warmup": "0"}
+
+
+def app(query=None):
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def widget(at, key):
+    for kind in ("selectbox", "slider", "radio", "number_input", "checkbox"):
+        for w in getattr(at, kind):
+            if w.key == key:
+                return w
+    raise KeyError(key)
+
+
+def metric(at, label):
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def no_errors(at):
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_widget_defaults_and_url_out():
+    at = app()
+    no_errors(at)
+    d = fio.playground_defaults()
+    for k in ("density", "layers", "method", "activation", "lr", "batch", "seed", "ntrain", "clip", "warmup", "lam",
+              "contour"):
+        assert widget(at, f"pg_{k}").value == d[k], k
+    assert widget(at, "pg_source").value == "Toy density"
+    assert [o for o in widget(at, "pg_density").options][:3] == ["Mixture of 3 Gaussians (paper's MoG)",
+                                                                 "Two moons (paper)", "Sine wave (paper)"]
+    assert [b.label for b in at.button][:3] == ["▶ Train", "⏭ Step", "↺ Reset"]
+    assert metric(at, "Step") == "0"
+    assert not at.warning  # no URL notes
+    # every setting goes out to the URL
+    assert dict(at.query_params) == fio.settings_to_query(d)
+    assert any("Device:" in m.value for m in at.markdown)
+
+
+def test_url_in_sets_widgets_and_comes_back_out():
+    q = {"density": "sine", "layers": "7", "method": "exact", "activation": "tanh_linear", "lr": "0.01",
+         "batch": "32", "seed": "5", "contour": "1"}
+    at = app(q)
+    no_errors(at)
+    want, notes = fio.settings_from_query(q)
+    assert notes == [] and want["layers"] == 7 and want["contour"] is True
+    for k in q:
+        assert widget(at, f"pg_{k}").value == want[k], k
+    out = dict(at.query_params)
+    assert {k: out[k] for k in q} == q
+    # the Learn page's link shape
+    at = app({"density": "moons", "layers": "20", "method": "relative"})
+    assert widget(at, "pg_layers").value == 20 and widget(at, "pg_method").value == "relative"
+
+
+def test_bad_url_values_fall_back_with_visible_notes():
+    at = app({"density": "unicorn", "layers": "abc", "lr": "-3", "method": "magic"})
+    assert not at.exception
+    d = fio.playground_defaults()
+    assert widget(at, "pg_density").value == d["density"]
+    assert widget(at, "pg_layers").value == d["layers"]
+    assert widget(at, "pg_lr").value == d["lr"]
+    assert widget(at, "pg_method").value == d["method"]
+    notes = " ".join(w.value for w in at.warning)
+    for bad in ("unicorn", "'abc'", "'-3'", "'magic'"):
+        assert bad in notes
+    assert dict(at.query_params)["layers"] == str(d["layers"])  # corrected URL goes back out
+
+
+def test_train_pause_step_reset_cycle():
+    at = app(TINY)
+    no_errors(at)
+    at.button(key="pg_train").click().run()
+    no_errors(at)
+    assert at.button(key="pg_train").label == "⏸ Pause"
+    s1 = int(metric(at, "Step").replace(",", ""))
+    assert s1 > 0
+    assert np.isfinite(float(metric(at, "KL(p‖q)"))) and np.isfinite(float(metric(at, "Test NLL")))
+    at.run()  # a rerun while running trains one more chunk
+    s2 = int(metric(at, "Step").replace(",", ""))
+    assert s2 == 2 * s1
+    model = at.session_state["flowlab_model"]
+    assert set(model) == {"spec", "params", "norm", "density", "data", "labels", "method", "source"}
+    assert model["density"] == "trimodal" and model["source"] == "playground" and model["spec"].layers == 2
+    assert model["data"].shape[1] == 2 and len(model["data"]) <= 2000 and len(model["labels"]) == len(model["data"])
+    at.button(key="pg_train").click().run()  # pause
+    assert at.button(key="pg_train").label == "▶ Resume"
+    at.run()
+    assert int(metric(at, "Step").replace(",", "")) == s2  # paused: nothing trains
+    assert any(e.label == "Compare with the truth" for e in at.expander)
+    assert any("KL(p‖q) =" in m.value for m in at.markdown)
+    at.button(key="pg_step_btn").click().run()
+    assert int(metric(at, "Step").replace(",", "")) == s2 + s1
+    assert at.button(key="pg_train").label == "▶ Resume"
+    w_trained = np.asarray(at.session_state["pg_session"].trainer.params["W"])
+    at.button(key="pg_reset").click().run()
+    no_errors(at)
+    assert metric(at, "Step") == "0" and at.button(key="pg_train").label == "▶ Train"
+    t = at.session_state["pg_session"].trainer
+    np.testing.assert_array_equal(np.asarray(t.params["W"]), np.asarray(t.initial_params["W"]))
+    assert not np.allclose(w_trained, np.asarray(t.initial_params["W"]))
+
+
+def test_lr_change_applies_live_structural_change_stops():
+    at = app(TINY)
+    at.button(key="pg_train").click().run()
+    steps = int(metric(at, "Step").replace(",", ""))
+    widget(at, "pg_lr").set_value(0.0005).run()
+    no_errors(at)
+    sess = at.session_state["pg_session"]
+    assert sess.running and sess.trainer.hyper_kw["lr"] == 0.0005
+    assert int(metric(at, "Step").replace(",", "")) > steps  # kept training, no reset
+    assert dict(at.query_params)["lr"] == "0.0005"
+    widget(at, "pg_layers").set_value(3).run()
+    assert not at.session_state["pg_session"].running
+    assert any("Training stopped" in w.value and "number of layers" in w.value for w in at.warning)
+    assert at.button(key="pg_train").label == "▶ Train"
+
+
+def test_presets_load_values():
+    at = app({"density": "sine"})
+    next(b for b in at.button if b.label == "Paper preset").click().run()
+    no_errors(at)
+    from flowlab.presets import paper
+
+    p = paper("sine")
+    assert widget(at, "pg_layers").value == p["layers"] and widget(at, "pg_batch").value == p["batch_size"]
+    assert widget(at, "pg_lr").value == p["lr"]
+    next(b for b in at.button if b.label == "Tuned defaults").click().run()
+    d = fio.playground_defaults("sine")
+    assert widget(at, "pg_layers").value == d["layers"] and widget(at, "pg_lr").value == d["lr"]
+    # no paper preset for densities the paper did not use
+    at = app({"density": "rings"})
+    assert next(b for b in at.button if b.label == "Paper preset").disabled
+
+
+def _upload(at, name, content):
+    at.radio(key="pg_source").set_value("Upload CSV").run()
+    at.file_uploader(key="pg_upload").upload(name, content, "text/csv")
+    return at.run()
+
+
+def test_csv_upload_good_trains_without_kl():
+    at = app(TINY)
+    pts = np.random.default_rng(0).normal(size=(200, 2)) * [3.0, 0.5]
+    at = _upload(at, "pts.csv", ("x,y\n" + "\n".join(f"{a},{b}" for a, b in pts)).encode())
+    no_errors(at)
+    at.button(key="pg_step_btn").click().run()
+    no_errors(at)
+    assert metric(at, "KL(p‖q)") == "n/a" and np.isfinite(float(metric(at, "Test NLL")))
+    assert not any(e.label == "Compare with the truth" for e in at.expander)
+    model = at.session_state["flowlab_model"]
+    assert model["density"] is None and model["labels"] is None and len(model["data"]) == 200
+
+
+@pytest.mark.parametrize("content, match", [
+    (b"", "empty"),
+    (b"x,y,z\n1,2,3\n", "3 columns"),
+    (b"x,y\n" + b"1,2\n" * 12 + b"1,hello\n", "'hello' is not a number"),
+    (b"x,y\n" + b"1,2\n" * 12 + b"nan,2\n", "NaN"),
+])
+def test_csv_upload_bad_is_rejected_precisely(content, match):
+    at = _upload(app(TINY), "bad.csv", content)
+    assert not at.exception
+    assert len(at.error) == 1 and "bad.csv" in at.error[0].value and match in at.error[0].value
+    assert at.button(key="pg_train").disabled
