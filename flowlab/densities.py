@@ -4,8 +4,8 @@ The paper's three (Gresele et al. 2020, Fig. 2; definitions from its reference i
 
 * ``trimodal`` ("MoG"): equal-weight Gaussians at (0,0), (5,5), (5,-5) with std 1, 0.5, 0.5.
 * ``moons``: outer arc (cos t, sin t), inner arc (1 - cos t, 1 - sin t - 0.5), t ~ U[0, pi], half the points each,
-  isotropic noise std 0.05.  p(x) = 1/2 sum_arcs (1/pi) int_0^pi N(x; c(t), s^2 I) dt, by trapezoid quadrature on
-  2049 nodes (error < 1e-4 nats, see tests).
+  isotropic noise std 0.05.  p(x) = 1/2 sum_arcs (1/pi) int_0^pi N(x; c(t), s^2 I) dt, by composite Gauss-Legendre
+  quadrature on 384 nodes per arc (error < 1e-6 nats, see tests).
 * ``sine``: x1 ~ U[-2, 2], x2 = sin(3 x1) + 0.25 N(0, 1).
 
 More: ``eight_gaussians``, ``rings``, ``two_spirals``, ``checkerboard``, ``pinwheel``, ``banana``.
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import i0e, logsumexp
@@ -81,23 +82,26 @@ def _sample_mixture(rng, n, mus, stds):
     return mus[k] + stds[k, None] * rng.standard_normal((n, 2)), k
 
 
-def _curve_log_prob(x, curve, t0, t1, std, nodes=2049, chunk=None):
-    """log int_{t0}^{t1} 1/(t1-t0) N(x; c(t), std^2 I) dt by the trapezoid rule (log-sum-exp of weighted terms)."""
-    t = np.linspace(t0, t1, nodes)
-    w = np.full(nodes, (t1 - t0) / (nodes - 1))
-    w[0] *= 0.5
-    w[-1] *= 0.5
-    c = np.stack(curve(t), axis=-1)  # (nodes, 2)
-    logw = np.log(w / (t1 - t0))
-    cj = jnp.asarray(c, dtype=x.dtype)
+def _curve_log_prob(x, curve, t0, t1, std, panels=48, order=8):
+    """log int_{t0}^{t1} 1/(t1-t0) N(x; c(t), std^2 I) dt by composite Gauss-Legendre quadrature
+    (``panels`` panels of ``order`` nodes), summed in log space.  Error < 1e-6 nats with the settings used here
+    (tests compare against 16x more nodes)."""
+    g, w = np.polynomial.legendre.leggauss(order)
+    edges = np.linspace(t0, t1, panels + 1)
+    h = np.diff(edges)[:, None]
+    t = (edges[:-1, None] + 0.5 * (g[None] + 1.0) * h).ravel()
+    logw = np.log((0.5 * w[None] * h).ravel() / (t1 - t0))
+    cj = jnp.asarray(np.stack(curve(t), axis=-1), dtype=x.dtype)  # (nodes, 2)
     d2 = jnp.sum((x[:, None, :] - cj[None, :, :]) ** 2, axis=-1)  # (N, nodes)
     return logsumexp(-0.5 * d2 / std**2 + jnp.asarray(logw, dtype=x.dtype), axis=1) - LOG2PI - 2.0 * math.log(std)
 
 
 def _chunked(fn, x, size=4096):
-    if x.shape[0] <= size:
-        return fn(x)
-    return jnp.concatenate([fn(x[i : i + size]) for i in range(0, x.shape[0], size)])
+    """fn over fixed-size row blocks (the last one zero-padded) so a jitted fn compiles once per dtype."""
+    n = x.shape[0]
+    pad = (-n) % size
+    xp = jnp.concatenate([x, jnp.zeros((pad, x.shape[1]), x.dtype)]) if pad else x
+    return jnp.concatenate([fn(xp[i : i + size]) for i in range(0, n + pad, size)])[:n]
 
 
 # ---- trimodal ("MoG") --------------------------------------------------------------------------------------------
@@ -125,13 +129,15 @@ def _moons_sample(rng, n):
     return pts[perm], (np.arange(n) >= n_out).astype(np.int64)[perm]
 
 
-def _moons_log_prob(x):
-    def f(xc):
-        a = _curve_log_prob(xc, _outer, 0.0, math.pi, _MOON_STD)
-        b = _curve_log_prob(xc, _inner, 0.0, math.pi, _MOON_STD)
-        return jnp.logaddexp(a, b) - math.log(2.0)
+@jax.jit
+def _moons_chunk(xc):
+    a = _curve_log_prob(xc, _outer, 0.0, math.pi, _MOON_STD)
+    b = _curve_log_prob(xc, _inner, 0.0, math.pi, _MOON_STD)
+    return jnp.logaddexp(a, b) - math.log(2.0)
 
-    return _chunked(f, x)
+
+def _moons_log_prob(x):
+    return _chunked(_moons_chunk, x)
 
 
 # ---- sine -------------------------------------------------------------------------------------------------------
@@ -198,13 +204,15 @@ def _spirals_sample(rng, n):
     return pts + _SPIRAL_STD * rng.standard_normal((n, 2)), (sign < 0).astype(np.int64)
 
 
-def _spirals_log_prob(x):
-    def f(xc):
-        a = _curve_log_prob(xc, _spiral(1.0), *_SPIRAL_T, _SPIRAL_STD, nodes=4097)
-        b = _curve_log_prob(xc, _spiral(-1.0), *_SPIRAL_T, _SPIRAL_STD, nodes=4097)
-        return jnp.logaddexp(a, b) - math.log(2.0)
+@jax.jit
+def _spirals_chunk(xc):
+    a = _curve_log_prob(xc, _spiral(1.0), *_SPIRAL_T, _SPIRAL_STD, panels=160)
+    b = _curve_log_prob(xc, _spiral(-1.0), *_SPIRAL_T, _SPIRAL_STD, panels=160)
+    return jnp.logaddexp(a, b) - math.log(2.0)
 
-    return _chunked(f, x, size=2048)
+
+def _spirals_log_prob(x):
+    return _chunked(_spirals_chunk, x, size=2048)
 
 
 # ---- checkerboard: uniform on the 8 dark squares of a 4x4 board of side-2 squares on [-4, 4]^2 ------------------------
@@ -226,9 +234,9 @@ def _checker_log_prob(x):
     return jnp.where(inside, -math.log(32.0), -jnp.inf)
 
 
-# ---- pinwheel: 5 arms; in polar coords r ~ Gamma(4, 0.4), angle ~ N(2 pi k/5 + 0.5 r, 0.15^2) ------------------------
+# ---- pinwheel: 5 arms; in polar coords r ~ Gamma(4, 0.3), angle ~ N(2 pi k/5 + 0.5 r, 0.15^2) ------------------------
 _PIN_ARMS = 5
-_PIN_SHAPE, _PIN_SCALE = 4.0, 0.4
+_PIN_SHAPE, _PIN_SCALE = 4.0, 0.3
 _PIN_TWIST, _PIN_ASTD = 0.5, 0.15
 
 
@@ -255,18 +263,18 @@ def _pinwheel_log_prob(x):
     return log_pr + log_pth - jnp.log(rs)  # p(x) = p(r, theta) / r
 
 
-# ---- banana: x1 ~ N(0, 1.5^2), x2 | x1 ~ N(0.5 x1^2 - 2, 0.5^2) -------------------------------------------------------
+# ---- banana: x1 ~ N(0, 1.2^2), x2 | x1 ~ N(0.4 x1^2 - 2, 0.5^2) -------------------------------------------------------
 def _banana_sample(rng, n):
-    x1 = 1.5 * rng.standard_normal(n)
-    pts = np.stack([x1, 0.5 * x1**2 - 2.0 + 0.5 * rng.standard_normal(n)], axis=1)
-    return pts, np.digitize(x1, [-1.5, 0.0, 1.5]).astype(np.int64)
+    x1 = 1.2 * rng.standard_normal(n)
+    pts = np.stack([x1, 0.4 * x1**2 - 2.0 + 0.5 * rng.standard_normal(n)], axis=1)
+    return pts, np.digitize(x1, [-1.2, 0.0, 1.2]).astype(np.int64)
 
 
 def _banana_log_prob(x):
     x1, x2 = x[:, 0], x[:, 1]
-    a = x1 / 1.5
-    b = (x2 - (0.5 * x1**2 - 2.0)) / 0.5
-    return -0.5 * (a * a + b * b) - LOG2PI - math.log(1.5 * 0.5)
+    a = x1 / 1.2
+    b = (x2 - (0.4 * x1**2 - 2.0)) / 0.5
+    return -0.5 * (a * a + b * b) - LOG2PI - math.log(1.2 * 0.5)
 
 
 REGISTRY: dict[str, Density] = {
@@ -290,10 +298,10 @@ REGISTRY: dict[str, Density] = {
                 "Two interleaved Archimedean spirals, noise std 0.1."),
         Density("checkerboard", "Checkerboard", _checker_sample, _checker_log_prob, ((-4.5, 4.5), (-4.5, 4.5)),
                 "Uniform on the 8 dark squares of a 4x4 board on [-4, 4]^2 (a discontinuous density)."),
-        Density("pinwheel", "Pinwheel", _pinwheel_sample, _pinwheel_log_prob, ((-3.5, 3.5), (-3.5, 3.5)),
-                "Five twisted arms: radius ~ Gamma(4, 0.4), angle ~ N(arm + 0.5 r, 0.15^2)."),
-        Density("banana", "Banana", _banana_sample, _banana_log_prob, ((-5.0, 5.0), (-3.5, 8.0)),
-                "x1 ~ N(0, 1.5^2), x2 ~ N(0.5 x1^2 - 2, 0.5^2)."),
+        Density("pinwheel", "Pinwheel", _pinwheel_sample, _pinwheel_log_prob, ((-4.0, 4.0), (-4.0, 4.0)),
+                "Five twisted arms: radius ~ Gamma(4, 0.3), angle ~ N(arm + 0.5 r, 0.15^2)."),
+        Density("banana", "Banana", _banana_sample, _banana_log_prob, ((-5.0, 5.0), (-3.5, 7.5)),
+                "x1 ~ N(0, 1.2^2), x2 ~ N(0.4 x1^2 - 2, 0.5^2)."),
     ]
 }
 

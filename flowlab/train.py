@@ -114,7 +114,8 @@ def _global_norm(tree):
 
 @lru_cache(maxsize=64)
 def make_chunk(spec: FlowSpec, cfg: TrainConfig):
-    """Jitted ``chunk(state, data, test_x, test_logp, norm, hyper) -> (state, step_metrics, eval_metrics, status)``.
+    """Jitted ``chunk(state, prev, data, test_x, test_logp, norm, hyper) -> (state, prev, step_metrics, evals,
+    status)``; ``prev`` is the state one step before ``state`` (the rollback target), carried across chunks.
 
     ``data`` (N, D) and ``test_x`` are standardised; ``test_logp`` is log p(x) of the raw test points (NaN where
     unknown).  ``norm`` only enters the reported x-space NLL (its log-det is a constant)."""
@@ -123,11 +124,12 @@ def make_chunk(spec: FlowSpec, cfg: TrainConfig):
     B, K = int(cfg.batch_size), int(cfg.chunk_steps)
     angle = cfg.track_angle and cfg.method != "exact"
 
-    def chunk(state, data, test_x, test_logp, norm, hyper):
+    def chunk(state, prev, data, test_x, test_logp, norm, hyper):
         shift_nll = -norm.logdet()  # x-space NLL = standardised NLL + sum(log scale)
+        pick = lambda c, a, b_: jax.tree_util.tree_map(lambda u, v: jnp.where(c, u, v), a, b_)
 
         def one_step(carry, _):
-            state, prev, ok, bad_step = carry
+            state, prev, ok, bad_step, loss_bad = carry
             key, k_batch = jax.random.split(state.key)
             batch = data[jax.random.randint(k_batch, (B,), 0, data.shape[0])]
             grads, m = grad_fn(state.params, batch, hyper)
@@ -139,15 +141,17 @@ def make_chunk(spec: FlowSpec, cfg: TrainConfig):
             opt_state = state.opt_state._replace(hyperparams={**state.opt_state.hyperparams, "learning_rate": lr})
             updates, new_opt = opt.update(grads, opt_state, state.params)
             new_params = optax.apply_updates(state.params, updates)
-            good = ok & jnp.isfinite(loss) & (loss < hyper["explode"]) & _finite_tree(grads) & _finite_tree(new_params)
+            loss_ok = jnp.isfinite(loss) & (loss < hyper["explode"])
+            good = ok & loss_ok & _finite_tree(grads) & _finite_tree(new_params)
             newly_bad = ok & ~good
-            # On failure roll back to the previous step's parameters (their loss was finite); then stay frozen.
-            pick = lambda c, a, b_: jax.tree_util.tree_map(lambda u, v: jnp.where(c, u, v), a, b_)
-            kept = pick(newly_bad, prev, state)
-            nxt = pick(good, TrainState(new_params, new_opt, state.step + 1, key), kept)
-            new_prev = pick(good, state, prev)
+            # A bad loss means the current parameters are bad: go back one step.  A bad gradient/update on a
+            # finite loss: keep the current parameters, drop the update.  After a failure the chunk stays frozen.
+            fallback = pick(loss_ok, state, prev)
+            nxt = pick(good, TrainState(new_params, new_opt, state.step + 1, key), pick(newly_bad, fallback, state))
+            new_prev = pick(good, state, pick(newly_bad, fallback, prev))
             bad_step = jnp.where(newly_bad, state.step, bad_step)
-            metrics = {"loss": loss + shift_nll, "grad_norm": gnorm, "lr": lr, "applied": good}
+            loss_bad = jnp.where(newly_bad, ~loss_ok, loss_bad)
+            metrics = {"loss": loss + shift_nll, "grad_norm": gnorm, "lr": lr}
             if cfg.method == "self_normalizing":
                 metrics["recon"] = m["recon"]
                 eye = jnp.eye(spec.dim, dtype=state.params["W"].dtype)
@@ -155,14 +159,15 @@ def make_chunk(spec: FlowSpec, cfg: TrainConfig):
                 metrics["inv_err"] = jnp.mean(jnp.sqrt(jnp.sum(rw * rw, axis=(-1, -2))))
             if angle:
                 metrics["angle"] = G.angle_degrees(grads, G.exact_grads(spec, state.params, batch))
-            return (nxt, new_prev, ok & good, bad_step), metrics
+            return (nxt, new_prev, ok & good, bad_step, loss_bad), metrics
 
-        carry0 = (state, state, jnp.asarray(True), jnp.asarray(-1, jnp.int32))
-        (state_out, _, ok, bad_step), metrics = jax.lax.scan(one_step, carry0, None, length=K)
+        carry0 = (state, prev, jnp.asarray(True), jnp.asarray(-1, jnp.int32), jnp.asarray(False))
+        (state_out, prev_out, ok, bad_step, loss_bad), metrics = jax.lax.scan(one_step, carry0, None, length=K)
         lq = log_prob(spec, state_out.params, test_x) + norm.logdet()
         test_nll = -jnp.mean(lq)
         kl = jnp.mean(test_logp - lq)
-        return state_out, metrics, {"test_nll": test_nll, "kl": kl}, {"ok": ok, "bad_step": bad_step}
+        status = {"ok": ok, "bad_step": bad_step, "loss_bad": loss_bad}
+        return state_out, prev_out, metrics, {"test_nll": test_nll, "kl": kl}, status
 
     return jax.jit(chunk)
 
@@ -206,12 +211,14 @@ class Trainer:
         tl = np.full(len(self.x_test), np.nan) if self.test_logp is None else np.asarray(self.test_logp)
         self._test_logp = jnp.asarray(tl, jnp.float32)
         self.hyper_kw = {**self.hyper_kw}
+        self.hyper = make_hyper(dim=self.spec.dim, **self.hyper_kw)  # validates: bad values raise here
         self.reset()
 
     # ---- state ---------------------------------------------------------------------------------------------------
     def reset(self):
         """Back to the initial weights of ``seed`` (same seed -> same weights) and an empty history."""
         self.state = init_state(self.spec, self.cfg, self.seed, init=self.init)
+        self._prev = self.state
         self.initial_params = self.state.params
         self.history: dict[str, list] = {}
         self.evals: dict[str, list] = {"step": [], "time": [], "test_nll": [], "kl": []}
@@ -219,13 +226,9 @@ class Trainer:
         self.divergences: list[Divergence] = []
         self.stopped = False
 
-    @property
-    def hyper(self):
-        return make_hyper(dim=self.spec.dim, **self.hyper_kw)
-
     def set_hyper(self, **kw):
         """Change array hyper-parameters (learning rate, λ, clipping, schedule) without resetting."""
-        make_hyper(dim=self.spec.dim, **{**self.hyper_kw, **kw})  # validate first: bad input changes nothing
+        self.hyper = make_hyper(dim=self.spec.dim, **{**self.hyper_kw, **kw})  # raises before changing anything
         self.hyper_kw.update(kw)
 
     @property
@@ -247,16 +250,20 @@ class Trainer:
             return None
         fn = make_chunk(self.spec, self.cfg)
         t0 = time.perf_counter()
-        state, m, ev, status = fn(self.state, self._data, self._test, self._test_logp, self.norm, self.hyper)
+        step0 = self.step
+        state, prev, m, ev, status = fn(self.state, self._prev, self._data, self._test, self._test_logp, self.norm,
+                                        self.hyper)
         ok = bool(status["ok"])
         self.elapsed += time.perf_counter() - t0
-        self.state = state
-        applied = np.asarray(m["applied"])
-        steps0 = self.step - int(applied.sum())
-        for k, v in m.items():
-            if k != "applied":
-                self.history.setdefault(k, []).extend(np.asarray(v, np.float64)[applied].tolist())
-        self.history.setdefault("step", []).extend(range(steps0 + 1, steps0 + 1 + int(applied.sum())))
+        self.state, self._prev = state, prev
+        n_new = self.step - step0  # metric rows that belong to kept updates (negative: a rollback into the past)
+        if n_new < 0:
+            for v in self.history.values():
+                del v[n_new:]
+        else:
+            for k, v in m.items():
+                self.history.setdefault(k, []).extend(np.asarray(v[:n_new], np.float64).tolist())
+            self.history.setdefault("step", []).extend(range(step0 + 1, step0 + 1 + n_new))
         self.evals["step"].append(self.step)
         self.evals["time"].append(self.elapsed)
         self.evals["test_nll"].append(float(ev["test_nll"]))
@@ -265,10 +272,12 @@ class Trainer:
             return None
         lr = float(self.hyper["lr"])
         bad = int(status["bad_step"])
-        msg = (f"Training diverged at step {bad + 1} (loss or gradient became NaN/Inf or exploded) with learning rate "
-               f"{lr:.2g}. The parameters were rolled back to step {self.step}.")
+        what = ("the loss became NaN/Inf or exploded" if bool(status["loss_bad"])
+                else "the gradient or the updated weights became NaN/Inf")
+        msg = (f"Training diverged at step {bad + 1} ({what}) with learning rate {lr:.2g}. "
+               f"The parameters were rolled back to step {self.step}, the last with a finite loss.")
         if self.on_divergence == "halve_lr":
-            self.hyper_kw["lr"] = lr / 2
+            self.set_hyper(lr=lr / 2)
             msg += f" Continuing with the learning rate halved to {lr / 2:.2g}."
         else:
             self.stopped = True

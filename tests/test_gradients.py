@@ -1,0 +1,162 @@
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from flowlab import gradients as G
+from flowlab.activations import make_activation
+from flowlab.flow import FlowSpec, init_params
+
+ACTS = ["smooth_leaky_relu", "tanh_linear"]
+
+
+def _setup(act, D=3, L=4, B=11, snf=False):
+    spec = FlowSpec(D, L, make_activation(act))
+    p = init_params(spec, jax.random.PRNGKey(0), dtype=jnp.float64, with_R=snf)
+    p["W"] = p["W"] + 0.3 * jax.random.normal(jax.random.PRNGKey(1), p["W"].shape, jnp.float64)
+    p["b"] = 0.5 * jax.random.normal(jax.random.PRNGKey(2), p["b"].shape, jnp.float64)
+    if snf:
+        p["R"] = jnp.linalg.inv(p["W"])
+    x = 1.5 * jax.random.normal(jax.random.PRNGKey(3), (B, D), jnp.float64)
+    return spec, p, x
+
+
+def _maxdiff(a, b, keys=("W", "b")):
+    return max(float(jnp.max(jnp.abs(a[k] - b[k]))) for k in keys)
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_exact_matches_finite_differences(act, x64):
+    spec, p, x = _setup(act, D=2, L=3)
+    g = G.make_grad_fn("exact", spec)(p, x, {})[0]
+    eps = 1e-6
+    for key, idx in [("W", (1, 0, 1)), ("W", (2, 1, 1)), ("b", (0, 1))]:
+        up = {k: v.at[idx].add(eps) if k == key else v for k, v in p.items()}
+        dn = {k: v.at[idx].add(-eps) if k == key else v for k, v in p.items()}
+        fd = (G.exact_nll(spec, up, x) - G.exact_nll(spec, dn, x)) / (2 * eps)
+        assert abs(float(fd) - float(g[key][idx])) < 1e-7
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_inverse_equals_exact(act, x64):
+    spec, p, x = _setup(act)
+    assert _maxdiff(G.make_grad_fn("inverse", spec)(p, x, {})[0], G.exact_grads(spec, p, x)) < 1e-10
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_relative_is_exact_times_augmented_WtW(act, x64):
+    """App. F eqs. 30-33: [G g_b] W̄ᵀW̄ with W̄ = [[W, b], [0, 1]], top D rows, per layer."""
+    spec, p, x = _setup(act)
+    rel = G.make_grad_fn("relative", spec)(p, x, {})[0]
+    ex = G.exact_grads(spec, p, x)
+    D = spec.dim
+    for k in range(spec.layers):
+        Wb = jnp.zeros((D + 1, D + 1)).at[:D, :D].set(p["W"][k]).at[:D, D].set(p["b"][k]).at[D, D].set(1.0)
+        want = jnp.concatenate([ex["W"][k], ex["b"][k][:, None]], axis=1) @ Wb.T @ Wb
+        np.testing.assert_allclose(rel["W"][k], want[:, :D], atol=1e-8, rtol=0)
+        np.testing.assert_allclose(rel["b"][k], want[:, D], atol=1e-8, rtol=0)
+
+
+def test_relative_without_bias_is_eq_20(x64):
+    """With b = 0 the update is G W^T W - W (eq. 20 for the log-det part)."""
+    spec, p, x = _setup("smooth_leaky_relu")
+    p["b"] = jnp.zeros_like(p["b"])
+    rel = G.make_grad_fn("relative", spec)(p, x, {})[0]
+    ex = G.exact_grads(spec, p, x)
+    want = jnp.einsum("lij,lkj,lkm->lim", ex["W"], p["W"], p["W"])
+    np.testing.assert_allclose(rel["W"], want, atol=1e-9)
+
+
+def _dot_shapes(hlo):
+    """Operand shapes of every stablehlo.dot_general in a lowered module."""
+    out = []
+    for line in hlo.splitlines():
+        if "stablehlo.dot_general" in line:
+            sig = line.rsplit(":", 1)[1]
+            shapes = re.findall(r"tensor<([0-9x]+)x[a-z0-9]+>", sig)
+            out.append([tuple(int(v) for v in s_.split("x")) for s_ in shapes[:2]])
+    return out
+
+
+def test_relative_has_no_cubic_operation():
+    """Shape/flop check: no dot_general in the relative gradient multiplies two D x D matrices, there is no LU,
+    inverse or solve (CPU LAPACK custom calls), and the compiled flop count grows x4 (not x8) when D doubles."""
+    D, B, L = 64, 8, 2
+    spec = FlowSpec(D, L)
+    p = init_params(spec, jax.random.PRNGKey(0))
+    x = jnp.ones((B, D))
+    hlo = jax.jit(G.make_grad_fn("relative", spec)).lower(p, x, {}).as_text()
+    dots = _dot_shapes(hlo)
+    assert len(dots) >= 4
+    for lhs, rhs in dots:
+        assert not (lhs[-2:] == (D, D) and rhs[-2:] == (D, D)), (lhs, rhs)
+    assert "custom_call" not in hlo and "triangular_solve" not in hlo
+    # the exact method does contain them: the check can fail
+    hlo_exact = jax.jit(G.make_grad_fn("exact", spec)).lower(p, x, {}).as_text()
+    assert "custom_call" in hlo_exact or "triangular_solve" in hlo_exact
+
+    def flops(spec_, p_, x_):
+        c = jax.jit(G.make_grad_fn("relative", spec_)).lower(p_, x_, {}).compile().cost_analysis()
+        return (c[0] if isinstance(c, list) else c)["flops"]
+
+    f1 = flops(spec, p, x)
+    spec2 = FlowSpec(2 * D, L)
+    f2 = flops(spec2, init_params(spec2, jax.random.PRNGKey(0)), jnp.ones((B, 2 * D)))
+    assert f1 < 40 * L * B * D * D, f1  # O(L B D^2) with a small constant
+    assert f2 / f1 < 4.6, f2 / f1  # x4 for D^2; a D^3 term would push it towards x8
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_self_normalizing_equals_exact_at_exact_inverse(act, x64):
+    spec, p, x = _setup(act, snf=True)
+    g, m = G.make_grad_fn("self_normalizing", spec)(p, x, {"lam": 3.0})
+    assert float(m["recon"]) < 1e-20
+    assert _maxdiff(g, G.exact_grads(spec, p, x)) < 1e-10
+    # R's update is the exact gradient of the inverse-parameterised model (Keller eq. 9 with δ^g = δ^f)
+    gR = jax.grad(lambda R: G.exact_nll(spec, {"W": jnp.linalg.inv(R), "b": p["b"]}, x))(p["R"])
+    np.testing.assert_allclose(g["R"], gR, atol=1e-10)
+    assert float(G.angle_degrees(g, G.exact_grads(spec, p, x))) < 1e-4
+
+
+def test_self_normalizing_reconstruction_gradient(x64):
+    """Away from R = W^-1 the reconstruction term's gradient is lam * autodiff of sum_k mean ||R W h - h||^2."""
+    spec, p, x = _setup("smooth_leaky_relu", snf=True)
+    p["R"] = p["R"] + 0.05 * jax.random.normal(jax.random.PRNGKey(8), p["R"].shape, jnp.float64)
+    g0, _ = G.make_grad_fn("self_normalizing", spec)(p, x, {"lam": 0.0})
+    g1, m = G.make_grad_fn("self_normalizing", spec)(p, x, {"lam": 2.0})
+    from flowlab.flow import forward
+
+    f = forward(spec, p, x)
+    hs_in = jnp.concatenate([f.h0[None], f.hs[:-1]])
+    rg = jax.grad(lambda wr: jnp.sum(G.reconstruction({"W": wr[0], "R": wr[1]}, hs_in)))((p["W"], p["R"]))
+    np.testing.assert_allclose(g1["W"] - g0["W"], 2.0 * rg[0], atol=1e-10)
+    np.testing.assert_allclose(g1["R"] - g0["R"], 2.0 * rg[1], atol=1e-10)
+    assert float(m["recon"]) > 0
+    ang = float(G.angle_degrees(g0, G.exact_grads(spec, p, x)))
+    assert 0.0 < ang < 90.0
+
+
+def test_autodiff_jacobian_equals_exact(x64):
+    spec, p, x = _setup("tanh_linear", D=3, L=3, B=5)
+    g = G.make_grad_fn("autodiff_jacobian", spec)(p, x, {})[0]
+    assert _maxdiff(g, G.exact_grads(spec, p, x)) < 1e-10
+
+
+def test_all_methods_share_the_interface():
+    spec = FlowSpec(2, 3)
+    p = init_params(spec, jax.random.PRNGKey(0), with_R=True)
+    x = jnp.ones((4, 2))
+    for m in G.METHODS:
+        grads, metrics = G.jitted_grad_fn(m, spec)(p, x, {"lam": 1.0})
+        assert set(grads) == {"W", "b", "R"} and "data_loss" in metrics
+        assert all(grads[k].shape == p[k].shape for k in p)
+
+
+def test_unknown_method():
+    with pytest.raises(ValueError, match="Unknown gradient method 'natural'"):
+        G.make_grad_fn("natural", FlowSpec(2, 2))
+    with pytest.raises(ValueError, match="learned inverses"):
+        G.make_grad_fn("self_normalizing", FlowSpec(2, 2))(init_params(FlowSpec(2, 2), jax.random.PRNGKey(0)),
+                                                            jnp.ones((3, 2)), {})

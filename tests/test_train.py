@@ -1,0 +1,152 @@
+import math
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from flowlab import gradients as G
+from flowlab.flow import FlowSpec
+from flowlab.train import TrainConfig, build_trainer, init_state, lr_at, make_chunk, make_hyper
+
+
+def _small(method="relative", **kw):
+    args = dict(layers=4, method=method, batch_size=64, chunk_steps=20, n_train=2000, n_test=500, lr=3e-3)
+    args.update(kw)
+    return build_trainer("moons", **args)
+
+
+@pytest.mark.parametrize("method", G.TRAIN_METHODS)
+def test_short_training_lowers_nll(method):
+    t = _small(method, chunk_steps=50, lr=1e-2)
+    nll0 = -float(np.mean(t.log_prob(t.x_test)))  # the untrained model
+    for _ in range(6):
+        t.run_chunk()
+    assert t.step == 300 and not t.divergences
+    assert t.evals["test_nll"][-1] < nll0 - 0.3, (nll0, t.evals["test_nll"])
+    assert t.evals["test_nll"][-1] < t.evals["test_nll"][0], t.evals["test_nll"]
+    assert np.isfinite(t.evals["kl"][-1])
+    # KL = test NLL - mean log p on the same test points
+    assert abs((t.evals["test_nll"][-1] - t.evals["kl"][-1]) - (-float(np.mean(t.test_logp)))) < 1e-3
+    h = t.history_arrays()
+    assert len(h["loss"]) == 300 and np.all(np.isfinite(h["loss"]))
+    if method == "self_normalizing":
+        assert np.all(h["recon"] >= 0) and np.all(np.isfinite(h["inv_err"]))
+
+
+def test_second_chunk_call_compiles_nothing():
+    t = _small()
+    t.run_chunk()
+    fn = make_chunk(t.spec, t.cfg)
+    before = fn._cache_size()
+    t.set_hyper(lr=1e-4)  # a slider change: array hyper-parameter, no recompile
+    t.run_chunk()
+    t.run_chunk()
+    assert fn._cache_size() == before == 1
+
+
+def test_same_seed_same_initial_weights_and_reset():
+    a, b = _small(seed=3), _small(seed=3)
+    np.testing.assert_array_equal(a.params["W"], b.params["W"])
+    w0 = a.params["W"]
+    a.run_chunk()
+    assert not np.array_equal(a.params["W"], w0)
+    a.reset()
+    np.testing.assert_array_equal(a.params["W"], w0)
+    assert a.step == 0 and a.evals["step"] == []
+    c = _small(seed=4)
+    assert not np.array_equal(c.params["W"], w0)
+
+
+def test_divergence_is_detected_and_rolled_back():
+    t = _small(lr=1e4, clip=math.inf, chunk_steps=30)
+    w_init = t.params["W"]
+    div = t.run_chunk()
+    assert div is not None and t.stopped
+    assert "diverged" in div.message and "Lower the learning rate" in div.message
+    assert all(bool(jnp.all(jnp.isfinite(v))) for v in t.params.values())
+    # the kept parameters are the last ones whose loss was finite: their NLL is finite
+    assert np.isfinite(float(t.log_prob(t.x_test[:50]).mean()))
+    assert t.step < div.step
+    assert len(t.history["loss"]) == t.step and np.all(np.isfinite(t.history["loss"]))
+    assert t.history.get("step", [])[-1:] in ([], [t.step])
+    steps = t.step
+    assert t.run_chunk() is None and t.step == steps  # stopped: nothing runs silently
+    t.set_hyper(lr=1e-3)
+    t.resume()
+    t.run_chunk()
+    assert t.step > steps
+    assert not np.array_equal(w_init, t.params["W"]) or t.step > 0
+
+
+def test_divergence_can_halve_lr():
+    t = _small(lr=1e4, clip=math.inf)
+    t.on_divergence = "halve_lr"
+    div = t.run_chunk()
+    assert div is not None and not t.stopped and "halved" in div.message
+    assert abs(float(t.hyper["lr"]) - 5e3) < 1e-3
+
+
+def test_schedule_warmup_and_cosine_decay():
+    h = make_hyper(lr=1.0, warmup=10, decay_steps=110, final_lr_frac=0.1)
+    assert abs(float(lr_at(h, 0)) - 0.1) < 1e-6
+    assert abs(float(lr_at(h, 9)) - 1.0) < 1e-6
+    assert abs(float(lr_at(h, 60)) - 0.55) < 1e-3
+    assert abs(float(lr_at(h, 500)) - 0.1) < 1e-6
+    assert float(lr_at(make_hyper(lr=0.5), 10_000)) == 0.5
+
+
+def test_clipping_bounds_the_update():
+    spec = FlowSpec(2, 3)
+    cfg = TrainConfig("exact", batch_size=32, chunk_steps=1, optimizer="sgd")
+    state = init_state(spec, cfg, seed=0)
+    data = jnp.asarray(np.random.default_rng(0).normal(size=(256, 2)) * 5, jnp.float32)
+    nan = jnp.full((10,), jnp.nan)
+    from flowlab.flow import Norm
+
+    out, _, m, _, _ = make_chunk(spec, cfg)(state, state, data, data[:10], nan, Norm.identity(2),
+                                            make_hyper(lr=1.0, clip=0.01))
+    delta = jnp.sqrt(sum(jnp.sum((out.params[k] - state.params[k]) ** 2) for k in ("W", "b")))
+    assert float(m["grad_norm"][0]) > 0.01
+    np.testing.assert_allclose(float(delta), 0.01, rtol=1e-3)
+
+
+def test_uploaded_data_has_no_kl():
+    pts = np.random.default_rng(0).normal(size=(300, 2))
+    t = build_trainer(data=pts, layers=2, batch_size=32, chunk_steps=10)
+    t.run_chunk()
+    assert not t.has_truth and math.isnan(t.evals["kl"][-1]) and np.isfinite(t.evals["test_nll"][-1])
+    assert len(t.x_test) == 30 and len(t.x_train) == 270
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(density="nope"), "Unknown density"),
+        (dict(density="moons", method="natural"), "Unknown gradient method"),
+        (dict(density="moons", layers=0), "positive integer"),
+        (dict(density="moons", lr=-1.0), "Learning rate must be a positive"),
+        (dict(density="moons", optimizer="rmsprop"), "Unknown optimiser"),
+        (dict(data=np.array([[0.0, 1.0]] * 5 + [[np.nan, 0.0]] * 10)), "NaN"),
+        (dict(data=np.zeros((3, 2))), "at least 10 points"),
+    ],
+)
+def test_bad_input_raises_clear_value_error(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        build_trainer(**kwargs)
+
+
+def test_set_hyper_validates_before_changing():
+    t = _small()
+    with pytest.raises(ValueError, match="Learning rate"):
+        t.set_hyper(lr=float("nan"))
+    assert abs(float(t.hyper["lr"]) - 3e-3) < 1e-9
+
+
+def test_package_imports_without_streamlit():
+    code = ("import sys, flowlab.train, flowlab.io, flowlab.densities, flowlab.gradients, flowlab.plots.core; "
+            "import flowlab.__main__; assert 'streamlit' not in sys.modules, 'streamlit imported'")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
