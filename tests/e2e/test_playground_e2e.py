@@ -1,0 +1,84 @@
+"""End to end in headless Chromium: load the Playground, train on moons, watch the step counter and the KL change,
+pause, then open the shared URL in a fresh session and find the same settings.  Screenshots go to test-artifacts/."""
+import os
+import re
+import time
+
+import pytest
+
+QUERY = "density=moons&layers=8&method=relative&seed=3&batch=128"
+
+
+def _wait_idle(page, timeout=60):
+    """Wait until the app has rendered and no script run is in progress."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout * 1000)
+    page.wait_for_selector('[data-testid="stMetric"]', timeout=timeout * 1000)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if page.locator('[data-testid="stStatusWidget"]').count() == 0:
+            return
+        time.sleep(0.3)
+
+
+def _metric(page, label):
+    m = page.locator('[data-testid="stMetric"]', has_text=label).first
+    return m.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def _wait_for(fn, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.3)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+def _settings(page):
+    side = page.locator('[data-testid="stSidebar"]')
+    return {
+        "density": side.get_by_role("combobox", name="Density").input_value(),
+        "layers": side.locator('[data-testid="stSlider"] input[type="range"]').first.input_value(),
+        "seed": side.get_by_role("spinbutton", name="Seed").input_value(),
+        "batch": side.get_by_role("spinbutton", name="Batch size").input_value(),
+        "method": side.locator('[data-testid="stRadio"]').nth(1).locator("input:checked").evaluate(
+            "e => e.closest('label').innerText"),
+    }
+
+
+def test_train_pause_and_share_the_url(server_url, browser, artifacts):
+    page = browser.new_page(viewport={"width": 1500, "height": 2200})
+    page.goto(f"{server_url}/playground?{QUERY}")
+    _wait_idle(page)
+    assert _metric(page, "Step") == "0"
+    before = _settings(page)
+    assert "moons" in before["density"].lower() and before["layers"] == "8" and before["seed"] == "3"
+    assert before["batch"] == "128" and "relative" in before["method"]
+    page.screenshot(path=os.path.join(artifacts, "playground_1_loaded.png"), full_page=True)
+
+    page.get_by_role("button", name=re.compile("Train")).click()
+    s1 = _wait_for(lambda: int(_metric(page, "Step").replace(",", "")) or None, 90, "the first chunk")
+    kl1 = _wait_for(lambda: _metric(page, "KL") if _metric(page, "KL") != "—" else None, 30, "a KL value")
+    _wait_for(lambda: int(_metric(page, "Step").replace(",", "")) > s1, 30, "the step counter to move")
+    _wait_for(lambda: _metric(page, "KL") != kl1, 30, "the KL value to change")
+    page.screenshot(path=os.path.join(artifacts, "playground_2_training.png"), full_page=True)
+
+    page.get_by_role("button", name=re.compile("Pause")).click()
+    page.get_by_role("button", name=re.compile("Resume")).wait_for(timeout=30_000)
+    _wait_idle(page)
+    paused = _metric(page, "Step")
+    time.sleep(1.5)
+    assert _metric(page, "Step") == paused  # pause took effect
+    page.screenshot(path=os.path.join(artifacts, "playground_3_paused.png"), full_page=True)
+    shared = page.url
+    assert "layers=8" in shared and "density=moons" in shared and "seed=3" in shared
+
+    other = browser.new_page(viewport={"width": 1500, "height": 2200})  # a colleague opens the link
+    other.goto(shared)
+    _wait_idle(other)
+    assert _settings(other) == before
+    assert _metric(other, "Step") == "0"  # a fresh session: same settings, its own training
+    other.screenshot(path=os.path.join(artifacts, "playground_4_shared_link.png"), full_page=True)
+    other.close()
+    page.close()
