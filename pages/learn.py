@@ -10,7 +10,7 @@ from flowlab import lessons as L
 from flowlab import theory as T
 from flowlab.plots import learn as P
 
-st.title("🎓 Learn")
+st.title("Learn")
 st.caption("Six short lessons, each with a live widget and a link that opens another page preset. Every number shown "
            "is computed on the spot by `flowlab` (and unit-tested there).")
 
@@ -112,15 +112,15 @@ with tabs[2]:
     if c2.button("Measure again", key="learn_time_btn") or st.session_state.get("learn_time_dmax") != dmax:
         dims = [d for d in (16, 32, 64, 128, 256, 512, 1024) if d <= dmax]
         with st.spinner("timing…"):
-            st.session_state["learn_time"] = L.time_linear_algebra(dims, repeats=3)
+            st.session_state["learn_time"] = L.time_linear_algebra(dims, repeats=7, min_total=1e-3)
         st.session_state["learn_time_dmax"] = dmax
     tr = st.session_state["learn_time"]
     st.plotly_chart(P.timing_figure(tr, L.OP_LABELS), width="stretch", key="learn_fig_time")
     big = int(tr["dims"][-1])
     ratio = tr["times"]["slogdet"][-1] / tr["times"]["matvec"][-1]
     st.caption(f"At D = {big}, one log-det costs as much as {ratio:,.0f} matrix–vector products on this machine. "
-               "Slopes are fitted between the two largest sizes; at small D fixed call overheads flatten every curve, "
-               "so the asymptotic exponents (3, 3, 2, 1) show only for large D.")
+               "Single-threaded BLAS; slopes are fitted over the larger half of the sizes. At small D fixed call "
+               "overheads flatten every curve, so the asymptotic exponents (3, 3, 2, 0–1) show only for large D.")
     st.markdown("**The triangular shortcut.** If $J$ is triangular, $\\log|\\det J| = \\sum_i \\log|J_{ii}|$ costs "
                 "$O(D)$ — the trick behind coupling and autoregressive flows (Zhao §3.4–3.5). The price is "
                 "expressivity: output $i$ may only depend on inputs $1..i$, so a single layer cannot mix "
@@ -143,8 +143,9 @@ with tabs[3]:
                 "\\rangle$ (eq. 12), so the steepest direction for $W$ is $\\nabla f\\,W^\\top W$ (eq. 13). For the "
                 "log-det term the inverse cancels (eq. 14), and for the data term the product can be bracketed so "
                 "that only matrix–vector work remains (eq. 15):")
-    st.latex(r"\frac{\partial \log|\det W|}{\partial W}\,W^\top W = W^{-\top}W^\top W = W,\qquad "
-             r"(\delta^\top h)\,W^\top W = \delta^\top\big((h\,W^\top)\,W\big)\;\;\;O(BD^2)")
+    st.latex(r"\frac{\partial \log|\det W|}{\partial W}\,W^\top W = W^{-\top}W^\top W = W")
+    st.latex(r"(\delta^\top h)\,W^\top W = \delta^\top\big((h\,W^\top)\,W\big)\quad\text{— only }(B\times D)"
+             r"(D\times D)\text{ products, } O(BD^2)")
     c1, c2, c3 = st.columns(3)
     d = c1.slider("dimension D of the random W", 2, 12, 5, key="learn_rg_d")
     seed = c2.number_input("seed", 0, 10_000, 0, key="learn_rg_seed")
@@ -195,8 +196,8 @@ with tabs[5]:
                 "(Liao & He §2.1.2), and the best NLL is the entropy of the Gaussian fit — their eq. 6, the PPCA "
                 "link:")
     st.latex(r"\mathrm{NLL}^\star = \tfrac12\Big(d\log 2\pi + d + \sum_{i=1}^d \log\lambda_i(\Sigma)\Big) = "
-             r"\tfrac12\log\det(2\pi e\,\Sigma),\qquad \mathrm{NLL}^\star - H(p) = \mathrm{KL}\big(p\,\|\,"
-             r"\mathcal N(\mu,\Sigma)\big)")
+             r"\tfrac12\log\det(2\pi e\,\Sigma)")
+    st.latex(r"\mathrm{NLL}^\star - H(p) = \mathrm{KL}\big(p\,\|\,\mathcal N(\mu,\Sigma)\big) \;\ge\; 0")
     c1, c2, c3 = st.columns(3)
     data_name = c1.selectbox("data", L.LINEAR_DATA, key="learn_lin_data",
                              format_func={"correlated_gaussian": "correlated Gaussian", "banana": "banana"}.get)
@@ -244,7 +245,9 @@ with tabs[5]:
         n1.metric("trained NLL (training set)", f"{summary['train_nll']:.4f}",
                   delta=f"{summary['gap']:+.4f} vs NLL*", delta_color="off")
         wc = summary["whitened_cov"]
-        n2.metric("W Σ Wᵀ (should be I)", f"[[{wc[0, 0]:.3f}, {wc[0, 1]:.3f}], [{wc[1, 0]:.3f}, {wc[1, 1]:.3f}]]")
+        n2.metric("‖W Σ Wᵀ − I‖ (whitening)", f"{np.linalg.norm(wc - np.eye(len(wc))):.3f}",
+                  help=f"W Σ Wᵀ = [[{wc[0, 0]:.3f}, {wc[0, 1]:.3f}], [{wc[1, 0]:.3f}, {wc[1, 1]:.3f}]]; the optimum "
+                       "maps the data covariance to the identity.")
         n3.metric("E‖z‖² (balance: = d = 2)", f"{summary['balance']:.3f}")
     st.markdown("**Expansion vs contraction** (Liao & He §2.2). Scale the whole map by $s$: the log-det term "
                 "$-d\\log s$ rewards expanding, the Gaussian term $\\tfrac12 s^2\\,\\mathbb E\\lVert z\\rVert^2$ "
@@ -264,7 +267,7 @@ with tabs[6]:
         "11–15), the FC flow and activations used throughout FlowLab.\n"
         "2. T. A. Keller, J. W. T. Peters, P. Jaini, E. Hoogeboom, P. Forré, M. Welling. *Self Normalizing Flows.* "
         "ICML 2021. — lesson 5 (§4.1, eqs. 8–11).\n"
-        "3. H. Liao, J. He. *Jacobian Determinant of Normalizing Flows.* arXiv 2021. — lesson 6 (§2.1.2 eqs. 4–6, "
+        "3. H. Liao, J. He. *Jacobian Determinant of Normalizing Flows.* Preprint. — lesson 6 (§2.1.2 eqs. 4–6, "
         "App. A.1–A.2; §2.2 expansion/contraction).\n"
-        "4. Z. Zhao. *Normalizing Flow: An Introduction* (seminar notes). — lessons 1–3 (§1 change of variables, "
+        "4. H. Zhao. *Normalizing Flow: An Introduction.* Group seminar notes, June 2021. — lessons 1–3 (§1 change of variables, "
         "§3.1 cost, §3.3 linear flows, §3.4–3.5 coupling and autoregressive flows).")

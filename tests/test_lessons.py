@@ -80,11 +80,12 @@ def test_singular_matrix_has_no_density():
 
 
 # ---- lesson 3: cost of the log-det -----------------------------------------------------------------------------------
-def test_timing_structure():
-    r = L.time_linear_algebra(dims=(8, 16), repeats=1, min_total=1e-4)
-    assert list(r["dims"]) == [8, 16]
+@pytest.mark.parametrize("single_thread", [True, False])
+def test_timing_structure(single_thread):
+    r = L.time_linear_algebra(dims=(8, 16, 32), repeats=1, min_total=1e-4, single_thread=single_thread)
+    assert list(r["dims"]) == [8, 16, 32] and r["single_thread"] == single_thread
     for op in L.TIMED_OPS:
-        assert r["times"][op].shape == (2,) and np.all(r["times"][op] > 0)
+        assert r["times"][op].shape == (3,) and np.all(r["times"][op] > 0)
         assert np.isfinite(r["slopes"][op])
     with pytest.raises(ValueError):
         L.time_linear_algebra(dims=(1,))

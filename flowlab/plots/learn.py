@@ -44,7 +44,9 @@ def change_of_variables_figure(r: dict, map_label: str = "f", height: int = 380)
     fig.update_xaxes(title_text="x", row=1, col=2)
     fig.update_yaxes(title_text="z", row=1, col=2)
     fig.update_xaxes(title_text="z", range=[lo, hi], row=1, col=3)
-    fig.update_yaxes(title_text="|dx/dz|", rangemode="tozero", row=1, col=3, secondary_y=True, showgrid=False,
+    top = 1.15 * float(np.max(r["dxdz"][keep])) if keep.any() else 1.0
+    fig.update_yaxes(title_text="|dx/dz|", range=[0, top], tickmode="auto", nticks=5, row=1, col=3, secondary_y=True,
+                     showgrid=False,
                      title_font=dict(color=ORANGE), tickfont=dict(color=ORANGE))
     fig.update_layout(bargap=0)
     fig.update_annotations(font_size=13)
@@ -64,7 +66,7 @@ def linear_map_figure(r: dict, height: int = 430) -> go.Figure:
     Gaussian x = A u, u ~ N(0, I), with its 1σ and 2σ contours of N(0, A Aᵀ)."""
     A, el = r["A"], r["ellipse"]
     lim = max(1.3, 1.15 * float(np.abs(el).max()))
-    lim2 = max(lim, 2.2 * float(np.sqrt(np.linalg.eigvalsh(r["cov"]).max())))
+    lim2 = max(lim, 3.0 * float(np.sqrt(np.linalg.eigvalsh(r["cov"]).max())))
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
                         subplot_titles=(f"unit circle → ellipse: area × {abs(r['det']):.3f} = |det A|",
                                         "induced Gaussian  x = A u ~ N(0, A Aᵀ)"))
@@ -89,9 +91,9 @@ def linear_map_figure(r: dict, height: int = 430) -> go.Figure:
         fig.add_trace(go.Scatter(x=q[:, 0], y=q[:, 1], line=dict(color=ORANGE, width=2, dash=dash),
                                  name=f"{k}σ contour", showlegend=True), 1, 2)
     fig.update_xaxes(range=[-lim, lim], row=1, col=1, constrain="domain")
-    fig.update_yaxes(range=[-lim, lim], row=1, col=1, scaleanchor="x", scaleratio=1)
+    fig.update_yaxes(range=[-lim, lim], row=1, col=1, scaleanchor="x", scaleratio=1, constrain="domain")
     fig.update_xaxes(range=[-lim2, lim2], row=1, col=2, constrain="domain")
-    fig.update_yaxes(range=[-lim2, lim2], row=1, col=2, scaleanchor="x2", scaleratio=1)
+    fig.update_yaxes(range=[-lim2, lim2], row=1, col=2, scaleanchor="x2", scaleratio=1, constrain="domain")
     fig.update_annotations(font_size=13)
     return _style(fig, height)
 
@@ -107,7 +109,8 @@ def timing_figure(r: dict, labels: dict, height: int = 380) -> go.Figure:
                                  name=f"{labels.get(op, op)}  (slope {r['slopes'][op]:.1f})"))
     fig.update_xaxes(type="log", title_text="dimension D", tickvals=list(d), ticktext=[str(int(v)) for v in d])
     fig.update_yaxes(type="log", title_text="time per call (µs)")
-    fig.update_layout(title=dict(text="measured cost on this machine (numpy, float64)", x=0.02))
+    fig.update_layout(title=dict(text="measured cost on this machine (numpy, float64" +
+                      (", one BLAS thread)" if r.get("single_thread") else ")"), x=0.02))
     return _style(fig, height)
 
 
@@ -137,7 +140,7 @@ def flops_figure(dims, batch: int, flops_fn, height: int = 340) -> go.Figure:
                              name="naive: (δᵀH) · Wᵀ · W   ~ 2D³"))
     fig.add_trace(go.Scatter(x=dims, y=[v["fast"] for v in f], mode="lines+markers", line=dict(color=GREEN, width=2.5),
                              name="eq. 15: δᵀ((H Wᵀ) W)   ~ 2BD²"))
-    fig.update_xaxes(type="log", title_text="dimension D")
+    fig.update_xaxes(type="log", title_text="dimension D", tickvals=list(dims), ticktext=[str(int(v)) for v in dims])
     fig.update_yaxes(type="log", title_text="multiply-adds per layer")
     fig.update_layout(title=dict(text=f"cost of the relative update, batch B = {batch}", x=0.02))
     return _style(fig, height)
@@ -156,7 +159,8 @@ def snf_angle_figure(r: dict, height: int = 360) -> go.Figure:
                              name="‖RW − I‖_F (right axis)"), secondary_y=True)
     fig.update_xaxes(title_text="relative error of R:  ‖R − W⁻¹‖ / ‖W⁻¹‖")
     fig.update_yaxes(title_text="angle (degrees)", rangemode="tozero")
-    fig.update_yaxes(title_text="‖RW − I‖_F", secondary_y=True, rangemode="tozero", showgrid=False,
+    fig.update_yaxes(title_text="‖RW − I‖_F", secondary_y=True, range=[0, 1.1 * float(np.max(r["recon"]) or 1.0)],
+                     tickmode="auto", nticks=6, showgrid=False,
                      title_font=dict(color=ORANGE), tickfont=dict(color=ORANGE))
     return _style(fig, height)
 

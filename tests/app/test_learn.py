@@ -83,3 +83,12 @@ def test_live_linear_training_reaches_bound():
     gap = float(re.search(r"[-+][\d.]+", m.delta).group())
     assert -1e-3 < gap < 0.01
     assert any("closed-form optimum" in str(c.proto.spec) for c in at.get("plotly_chart"))
+
+
+def test_timing_remeasure_and_dimension(app):
+    app.select_slider(key="learn_tmax").set_value(128).run()
+    assert not app.exception
+    assert list(app.session_state["learn_time"]["dims"]) == [16, 32, 64, 128]
+    app.button(key="learn_time_btn").click().run()
+    assert not app.exception
+    assert any("At D = 128" in c.value for c in app.caption)
