@@ -1,5 +1,12 @@
 """Home: what FlowLab is, in two sentences, and a link to every page."""
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
+
+if getattr(PagesManager, "uses_pages_directory", False):
+    # Opened by URL on a freshly started server: Streamlit's old pages/ mode ran this file without app.py.
+    # Switch that mode off and rerun so app.py's st.navigation takes over (same as pages/playground.py).
+    PagesManager.uses_pages_directory = False
+    st.rerun()
 
 st.title("FlowLab")
 st.markdown(

@@ -9,6 +9,7 @@ import time
 import jax
 import numpy as np
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from flowlab import io as fio
 from flowlab import presets
@@ -99,6 +100,13 @@ def _reset():
 
 
 # ---- page ----------------------------------------------------------------------------------------------------------
+if getattr(PagesManager, "uses_pages_directory", False):
+    # A shared link opened on a freshly started server: until app.py has run st.navigation once, Streamlit serves
+    # files of pages/ directly (its old multipage mode: no navigation, no wide layout).  Switch that mode off
+    # and rerun, so app.py's st.navigation routes this URL.
+    PagesManager.uses_pages_directory = False
+    st.rerun()
+
 st.title("Playground")
 st.caption("Train a fully connected normalizing flow on a 2-D density and watch it learn. Settings are in the "
            "sidebar and in the address bar: copy the link to share this experiment.")

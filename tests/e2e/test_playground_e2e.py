@@ -52,6 +52,8 @@ def test_train_pause_and_share_the_url(server_url, browser, artifacts):
     page.goto(f"{server_url}/playground?{QUERY}")
     _wait_idle(page)
     assert _metric(page, "Step") == "0"
+    # a deep link on a fresh server still goes through app.py's st.navigation (its sidebar caption names JAX)
+    assert "JAX" in page.locator('[data-testid="stSidebar"]').inner_text()
     before = _settings(page)
     assert "moons" in before["density"].lower() and before["layers"] == "8" and before["seed"] == "3"
     assert before["batch"] == "128" and "relative" in before["method"]
