@@ -185,3 +185,38 @@ def test_try_it_urls_follow_the_page_contracts():
         L.try_it_url("layers", lr=0.1)
     with pytest.raises(ValueError, match="Unknown page"):
         L.try_it_url("nowhere")
+
+
+def test_learning_R_aligns_the_snf_gradient():
+    r = L.snf_learn_inverse(d=6, b=128, steps=200, seed=1)
+    assert r["angle"][0] > 5 and r["recon"][0] > 0.5  # R = Wᵀ is a poor inverse for a non-orthogonal W
+    assert r["angle"][-1] < 0.01 and r["recon"][-1] < 1e-3
+    assert r["loss"][-1] < 1e-6 * r["loss"][0]
+    assert np.allclose(r["R"], np.linalg.inv(r["W"]), atol=1e-3)
+
+
+def test_relative_update_check_and_conditioning():
+    assert L.relative_update_check(7, 16, seed=2)["rel_diff"] < 1e-12
+    for s in range(5):
+        sv = np.linalg.svd(L.random_matrix(9, s), compute_uv=False)
+        assert 0.5 - 1e-12 <= sv.min() and sv.max() <= 2 + 1e-12
+
+
+# ---- figures ------------------------------------------------------------------------------------------------------
+def test_figure_builders_return_figures():
+    import plotly.graph_objects as go
+
+    from flowlab.plots import learn as P
+
+    r1 = L.change_of_variables_1d(MAPS[1], L.Base1D("bimodal"), n=500, bins=10)
+    figs = [P.change_of_variables_figure(r1, "f"), P.linear_map_figure(L.linear_map_2d([[1, 0.5], [0, -1]])),
+            P.timing_figure({"dims": np.array([8, 16]), "times": {"slogdet": np.array([1e-6, 3e-6])},
+                             "slopes": {"slogdet": 1.6}}, L.OP_LABELS),
+            P.dependence_figure(np.ones((3, 3)), np.tril(np.ones((3, 3)))),
+            P.flops_figure([16, 64], 8, L.relative_update_flops), P.snf_angle_figure(L.snf_angle_curve(3, 16)),
+            P.snf_learning_figure(L.snf_learn_inverse(3, 16, 5)),
+            P.linear_training_figure([0, 25], [3.0, 2.6], 2.55, 2.5, [25], [2.6])]
+    for f in figs:
+        assert isinstance(f, go.Figure) and len(f.data) >= 1
+    # the histogram and the formula share the output panel; |dx/dz| sits on the secondary axis
+    assert any(t.name == "|dx/dz| (right axis)" and t.yaxis != "y3" for t in figs[0].data)

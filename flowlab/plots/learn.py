@@ -207,3 +207,20 @@ def scale_profile_figure(p: dict, height: int = 340) -> go.Figure:
     fig.update_xaxes(title_text="global scale s of the map (z = s·(Wx + b))")
     fig.update_yaxes(title_text="nats")
     return _style(fig, height)
+
+
+def snf_learning_figure(r: dict, height: int = 330) -> go.Figure:
+    """Learning R ≈ W⁻¹ from R = Wᵀ by descent on the reconstruction loss: the SNF gradient's angle to the exact one
+    and ‖RW − I‖_F per step (log scales)."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
+                        subplot_titles=("angle(exact gradient, SNF gradient)", "‖RW − I‖_F"))
+    st = r["step"]
+    fig.add_trace(go.Scatter(x=st, y=np.maximum(r["angle"], 1e-7), line=dict(color=BLUE, width=2.5),
+                             name="angle (degrees)"), 1, 1)
+    fig.add_trace(go.Scatter(x=st, y=np.maximum(r["recon"], 1e-12), line=dict(color=ORANGE, width=2.5),
+                             name="‖RW − I‖_F"), 1, 2)
+    fig.update_yaxes(type="log", title_text="degrees", exponentformat="power", row=1, col=1)
+    fig.update_yaxes(type="log", exponentformat="power", row=1, col=2)
+    fig.update_xaxes(title_text="step of the reconstruction loss")
+    fig.update_annotations(font_size=13)
+    return _style(fig, height, legend=False)

@@ -28,7 +28,7 @@ def test_every_lesson_renders(app):
     assert any(h == "References" for h in heads)
     keys = {c.key for c in app.get("plotly_chart")}
     assert {"learn_fig_cov", "learn_fig_lin", "learn_fig_time", "learn_fig_dep", "learn_fig_flops", "learn_fig_snf",
-            "learn_fig_scale"} <= keys, keys
+            "learn_fig_scale", "learn_fig_snf_learn"} <= keys, keys
     assert len(app.latex) >= 6
     assert not app.error
 
