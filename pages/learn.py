@@ -161,8 +161,9 @@ with tabs[3]:
                    f"{rc['perturb_predicted']:.3e}; the error shrinks in proportion to ε.")
     batch = st.select_slider("batch size B", [1, 16, 64, 256, 1024], value=64, key="learn_rg_b")
     uc = L.relative_update_check(int(d), int(batch), int(seed))
-    st.caption(f"Eq. 15 live: for D = {d}, B = {batch}, ‖δᵀ((HWᵀ)W) − (δᵀH)WᵀW‖ / ‖(δᵀH)WᵀW‖ = {uc['rel_diff']:.1e} "
-               f"— the same matrix, with {uc['flops']['fast']:,} instead of {uc['flops']['naive']:,} multiply-adds.")
+    st.caption(f"Eq. 15 live: for D = {d}, B = {batch}, ‖δᵀ((HWᵀ)W) − (δᵀH)WᵀW‖ / ‖(δᵀH)WᵀW‖ = {uc['rel_diff']:.1e}: "
+               f"the same matrix. Multiply-adds: {uc['flops']['fast']:,} (eq. 15) vs {uc['flops']['naive']:,} (naive). "
+               "Eq. 15 is cheaper once D > B/2, and it never multiplies two D×D matrices.")
     st.plotly_chart(P.flops_figure([16, 64, 256, 1024, 4096], batch, L.relative_update_flops), width="stretch",
                     key="learn_fig_flops")
     try_it("race ordinary vs relative gradient descent (Gresele Fig. 1, right)", "compare", density="moons", layers=2,
@@ -187,8 +188,8 @@ with tabs[4]:
     i10 = int(np.argmin(np.abs(sr["rel_error"] - 0.1)))
     st.caption(f"With R off by 10 % the update still points within {sr['angle'][i10]:.1f}° of the exact gradient: "
                "small inverse errors cost little, which is why a modest λ suffices in practice.")
-    st.markdown("**Learning R.** Start from Keller's initialisation $R = W^\\top$ and descend on the reconstruction "
-                "loss alone: as $RW \\to I$ the SNF gradient lines up with the exact one.")
+    st.markdown("**Learning R.** Start from Keller's initialisation $R = W^\\top$ and descend (with momentum) on "
+                "the reconstruction loss alone: as $RW \\to I$ the SNF gradient lines up with the exact one.")
     lr_ = L.snf_learn_inverse(int(d), 256, 150, int(seed))
     st.plotly_chart(P.snf_learning_figure(lr_), width="stretch", key="learn_fig_snf_learn")
     try_it("train a self-normalizing flow on the moons", "playground", density="moons", layers=20,
