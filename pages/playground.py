@@ -250,6 +250,7 @@ def live():
     except ValueError as e:
         sess.running = False
         ss["pg_msg"] = ("error", str(e))
+    t_trained = time.perf_counter()
     if sess.trainer is not None and sess.trainer.step > 0:
         _publish_model()
     if was_running and not sess.running:  # the guard fired: stop the timer and redraw the whole page
@@ -276,7 +277,10 @@ def live():
         m[4].metric("KL(p‖q)", _fmt(sess.latest("kl"), ".4f"),
                     help="Test NLL minus the true entropy H(p) of the held-out points"
                          + (f" ({entropy:.3f} nats)." if entropy is not None else "."))
-    m[5].metric("Redraws/s", _fmt(rate, ".1f") if sess.running else "—")
+    prev = ss.get("pg_tick_times")
+    m[5].metric("Redraws/s", _fmt(rate, ".1f") if sess.running else "—",
+                help="Live updates per second while training (server side)."
+                     + (f" Last update: {prev[0]:.2f} s training + {prev[1]:.2f} s drawing." if prev else ""))
 
     if sess.divergence is not None:
         st.warning(f"{sess.divergence.message}  \n**Hint:** lower the learning rate (e.g. to "
@@ -301,7 +305,7 @@ def live():
                         key="pg_fig_curves", config={"displayModeBar": False})
     else:
         c2.info("Press **Train** (or **Step**) to build the flow; the learned density and its samples appear here.")
-    ss["pg_last_tick_s"] = time.perf_counter() - t0
+    ss["pg_tick_times"] = (t_trained - t0, time.perf_counter() - t_trained) if was_running else None
 
 
 live()

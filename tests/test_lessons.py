@@ -220,3 +220,14 @@ def test_figure_builders_return_figures():
         assert isinstance(f, go.Figure) and len(f.data) >= 1
     # the histogram and the formula share the output panel; |dx/dz| sits on the secondary axis
     assert any(t.name == "|dx/dz| (right axis)" and t.yaxis != "y3" for t in figs[0].data)
+
+
+def test_timing_falls_back_in_process_when_no_child_can_start(monkeypatch):
+    import subprocess
+
+    def boom(*a, **k):
+        raise OSError("no interpreter")
+
+    monkeypatch.setattr(subprocess, "run", boom)
+    r = L.time_linear_algebra(dims=(8, 16), repeats=1, min_total=1e-4)
+    assert r["single_thread"] is False and np.all(r["times"]["slogdet"] > 0)
