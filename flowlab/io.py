@@ -187,10 +187,10 @@ PLAYGROUND_METHODS = ("exact", "relative", "self_normalizing")
 _METHOD_ALIASES = {"self-normalizing": "self_normalizing", "snf": "self_normalizing", "selfnormalizing":
                    "self_normalizing"}
 LIMITS = {"layers": (1, 200), "batch": (1, 4096), "seed": (0, 2**31 - 1), "ntrain": (100, 200_000),
-          "warmup": (0, 100_000), "lr": (1e-6, 1.0), "clip": (1e-3, 1e6), "lam": (0.0, 1e3)}
+          "warmup": (0, 100_000), "decay": (0, 10_000_000), "lr": (1e-6, 1.0), "clip": (1e-3, 1e6), "lam": (0.0, 1e3)}
 DEFAULT_DENSITY = "moons"
-QUERY_KEYS = ("density", "layers", "method", "activation", "lr", "batch", "seed", "ntrain", "clip", "warmup", "lam",
-              "contour")
+QUERY_KEYS = ("density", "layers", "method", "activation", "lr", "batch", "seed", "ntrain", "clip", "warmup", "decay",
+              "lam", "contour")
 
 
 def playground_defaults(density: str | None = None) -> dict:
@@ -202,7 +202,8 @@ def playground_defaults(density: str | None = None) -> dict:
     return {"density": density, "layers": int(d["layers"]), "method": d.get("method", "relative"),
             "activation": d["activation"], "lr": float(d["lr"]), "batch": int(d["batch_size"]), "seed": 0,
             "ntrain": int(d.get("n_train", 100_000)), "clip": float(d.get("clip", 10.0)),
-            "warmup": int(d.get("warmup", 0)), "lam": float(d.get("lam", 1.0)), "contour": False}
+            "warmup": int(d.get("warmup", 0)),
+            "decay": int(d.get("decay_steps", 0)), "lam": float(d.get("lam", 1.0)), "contour": False}
 
 
 def _first(v):
@@ -229,7 +230,7 @@ def settings_from_query(params) -> tuple[dict, list[str]]:
     def bad(key, val, why):
         notes.append(f"Ignored {key}={val!r} from the link ({why}); using the default {s[key]!r}.")
 
-    for key in ("layers", "batch", "seed", "ntrain", "warmup"):
+    for key in ("layers", "batch", "seed", "ntrain", "warmup", "decay"):
         if key in q:
             lo, hi = LIMITS[key]
             try:

@@ -17,7 +17,7 @@ from .flow import FlowSpec, Norm, log_prob, sample
 from .train import Divergence, Trainer, build_trainer
 
 STRUCTURAL = ("density", "layers", "method", "activation", "batch", "seed", "ntrain")
-HYPER = ("lr", "clip", "warmup", "lam")
+HYPER = ("lr", "clip", "warmup", "decay", "lam")
 _NAMES = {"density": "the density", "layers": "the number of layers", "method": "the gradient method",
           "activation": "the activation", "batch": "the batch size", "seed": "the seed",
           "ntrain": "the training-set size", "data": "the uploaded data"}
@@ -127,7 +127,8 @@ class PlaygroundSession:
 
     def hyper_kw(self) -> dict:
         s = self.settings
-        return {"lr": float(s["lr"]), "clip": float(s["clip"]), "warmup": int(s["warmup"]), "lam": float(s["lam"])}
+        return {"lr": float(s["lr"]), "clip": float(s["clip"]), "warmup": int(s["warmup"]),
+                "decay_steps": int(s["decay"]), "lam": float(s["lam"])}
 
     @property
     def uploaded(self) -> bool:

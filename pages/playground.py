@@ -58,7 +58,7 @@ def _load_url_settings():
 def _apply_tuned():
     density = ss[K["density"]]
     d = fio.playground_defaults(density)
-    for k in ("layers", "method", "activation", "lr", "batch", "ntrain", "clip", "warmup", "lam"):
+    for k in ("layers", "method", "activation", "lr", "batch", "ntrain", "clip", "warmup", "decay", "lam"):
         ss[K[k]] = d[k]
     ss["pg_msg"] = ("info", f"Loaded FlowLab's tuned defaults for {density}.")
 
@@ -69,7 +69,8 @@ def _apply_paper():
     ss[K["layers"]], ss[K["batch"]], ss[K["lr"]] = int(p["layers"]), int(p["batch_size"]), float(p["lr"])
     ss[K["activation"]], ss[K["method"]] = p["activation"], "relative"
     ss[K["ntrain"]] = int(presets.PAPER_TRAIN_SIZE)
-    ss[K["warmup"]], ss[K["clip"]] = 0, float(fio.LIMITS["clip"][1])  # the paper uses neither warm-up nor clipping
+    ss[K["warmup"]], ss[K["decay"]] = 0, 0  # the paper uses a constant learning rate, no warm-up and no clipping
+    ss[K["clip"]] = float(fio.LIMITS["clip"][1])
     ss["pg_msg"] = ("info", f"Loaded the paper's settings for {density} (Gresele et al. 2020, Table 2): "
                             f"{p['layers']} layers, batch {p['batch_size']}, learning rate {p['lr']:g}, "
                             f"{presets.PAPER_TRAIN_SIZE:,} training points; the paper trains {p['epochs']:,} epochs "
@@ -142,6 +143,9 @@ with st.sidebar:
         st.number_input("Gradient clipping (max norm)", min_value=fio.LIMITS["clip"][0],
                         max_value=fio.LIMITS["clip"][1], format="%.4g", key=K["clip"])
         st.number_input("Warm-up steps", min_value=0, max_value=fio.LIMITS["warmup"][1], step=50, key=K["warmup"])
+        st.number_input("Decay steps (0 = constant)", min_value=0, max_value=fio.LIMITS["decay"][1], step=1000,
+                        key=K["decay"], help="Cosine decay of the learning rate from the end of the warm-up to 5% "
+                                             "of its peak at this step; afterwards it stays at 5%.")
         st.number_input("λ (self-normalizing reconstruction weight)", min_value=0.0,
                         max_value=fio.LIMITS["lam"][1], format="%.3g", key=K["lam"],
                         disabled=ss[K["method"]] != "self_normalizing")
@@ -150,7 +154,7 @@ with st.sidebar:
 settings = {k: ss[K[k]] for k in fio.QUERY_KEYS}
 settings["lr"], settings["clip"], settings["lam"] = (float(settings["lr"]), float(settings["clip"]),
                                                      float(settings["lam"]))
-for k in ("layers", "batch", "seed", "ntrain", "warmup"):
+for k in ("layers", "batch", "seed", "ntrain", "warmup", "decay"):
     settings[k] = int(settings[k])
 ss["pg_settings"] = settings
 out_q = fio.settings_to_query(settings)

@@ -72,6 +72,8 @@ def test_structural_change_stops_with_message_and_lr_change_keeps_training():
     assert s.update(tiny(lr=1e-4)) is None  # hyper-parameter: applied in place
     assert s.running and s.step == steps and s.trainer.hyper_kw["lr"] == 1e-4
     assert float(s.trainer.hyper["lr"]) == pytest.approx(1e-4)
+    assert s.update(tiny(lr=1e-4, decay=5000)) is None  # the schedule is a hyper-parameter too
+    assert s.running and s.step == steps and float(s.trainer.hyper["decay_steps"]) == 5000
     msg = s.update(tiny(lr=1e-4, layers=3))
     assert not s.running and s.trainer is None
     assert "Training stopped" in msg and "number of layers" in msg
@@ -88,7 +90,7 @@ def test_divergence_stops_and_is_reported():
     s.update(tiny(lr=1.0, clip=1e6, warmup=0))
     s.trainer = None
     s.ensure_trainer()
-    s.trainer.hyper_kw["explode"] = -1e9  # every loss "explodes": the guard must fire on the first step
+    s.trainer.set_hyper(explode=-1e9)  # every loss "explodes": the guard must fire on the first step
     s.start()
     div = s.tick()
     assert div is not None and not s.running and s.divergence is div and s.step == 0

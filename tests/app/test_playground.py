@@ -42,8 +42,8 @@ def test_widget_defaults_and_url_out():
     at = app()
     no_errors(at)
     d = fio.playground_defaults()
-    for k in ("density", "layers", "method", "activation", "lr", "batch", "seed", "ntrain", "clip", "warmup", "lam",
-              "contour"):
+    for k in ("density", "layers", "method", "activation", "lr", "batch", "seed", "ntrain", "clip", "warmup", "decay",
+              "lam", "contour"):
         assert widget(at, f"pg_{k}").value == d[k], k
     assert widget(at, "pg_source").value == "Toy density"
     assert [o for o in widget(at, "pg_density").options][:3] == ["Mixture of 3 Gaussians (paper's MoG)",
