@@ -1,0 +1,190 @@
+"""Figures for the Timing page: pure functions from ``flowlab.benchmark.BenchResult`` objects to go.Figure.
+
+Every figure takes a list of runs; the first is drawn solid (the live run, or the one in focus), the others dotted and
+lighter (recorded runs), with one colour per gradient method throughout."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .core import FONT
+
+METHOD_COLORS = {"relative": "#3b5bdb", "self_normalizing": "#2b8a3e", "exact": "#c92a2a", "inverse": "#e8590c",
+                 "autodiff_jacobian": "#7048e8"}
+SHORT = {"relative": "relative", "self_normalizing": "self-normalizing", "exact": "exact (slogdet)",
+         "inverse": "inverse W⁻ᵀ", "autodiff_jacobian": "autodiff Jacobian"}
+DASHES = ("solid", "dot", "dash", "dashdot", "longdash")
+GREY = "#868e96"
+
+
+def _style(fig: go.Figure, height: int, title: str) -> go.Figure:
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=44, b=10), font=FONT, plot_bgcolor="white",
+                      title=dict(text=title, x=0.01, font=dict(size=15)), hovermode="closest",
+                      legend=dict(font=dict(size=12), bgcolor="rgba(255,255,255,0.85)", tracegroupgap=2))
+    fig.update_xaxes(gridcolor="#eee", zeroline=False, showline=True, linecolor="#ced4da")
+    fig.update_yaxes(gridcolor="#eee", zeroline=False, showline=True, linecolor="#ced4da")
+    return fig
+
+
+def _dim_ticks(fig: go.Figure, dims) -> None:
+    dims = sorted({int(d) for d in dims})
+    if not dims:
+        return
+    lo, hi = math.log2(dims[0]), math.log2(dims[-1])
+    ticks = [2 ** k for k in range(int(math.floor(lo)), int(math.ceil(hi)) + 1)]
+    fig.update_xaxes(type="log", title_text="dimension D", tickvals=ticks, ticktext=[str(t) for t in ticks])
+
+
+def _run_tag(i: int, run, n_runs: int) -> str:
+    return "" if n_runs == 1 else (" · live" if i == 0 and run.meta.get("live") else f" · {run.label}")
+
+
+def _empty(fig: go.Figure, text: str) -> go.Figure:
+    fig.add_annotation(text=text, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                       font=dict(size=14, color=GREY))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def _slope_text(run, method: str, fit_range) -> str:
+    s = run.slopes(fit_range)[method]
+    lo, hi = s["window_range"]
+    if np.isfinite(s["window"]):
+        return f"slope {s['window']:.2f} on D∈[{lo:g}, {hi:g}]"
+    if np.isfinite(s["upper"]):
+        return f"slope {s['upper']:.2f} (larger half of D)"
+    return "one point"
+
+
+def time_figure(runs, fit_range=None, height: int = 460, reference_lines: bool = True) -> go.Figure:
+    """Milliseconds per gradient evaluation against D on log-log axes, fitted slope in each legend entry, a cross
+    where a method was stopped, and grey reference lines ∝ D² and ∝ D³ through the focus run's data."""
+    runs = [r for r in runs if r is not None]
+    fig = go.Figure()
+    title = "time of one gradient evaluation (forward + backward)"
+    if not runs or not any(len(r.series(m)[0]) for r in runs for m in r.methods):
+        return _style(_empty(fig, "no measured points yet — press Run, or pick a recorded run"), height, title)
+    all_d, all_t = [], []
+    for i, run in enumerate(runs):
+        width, opacity, dash = (2.6, 1.0, "solid") if i == 0 else (1.6, 0.55, DASHES[1 + (i - 1) % 4])
+        tag = _run_tag(i, run, len(runs))
+        stopped = run.stopped()
+        for m in run.methods:
+            d, t = run.series(m)
+            if not len(d):
+                continue
+            all_d += d.tolist()
+            all_t += t.tolist()
+            col = METHOD_COLORS.get(m, GREY)
+            name = f"{SHORT.get(m, m)} — {_slope_text(run, m, fit_range)}{tag}"
+            fig.add_trace(go.Scatter(x=d, y=t * 1e3, mode="lines+markers", name=name, opacity=opacity,
+                                     line=dict(color=col, width=width, dash=dash), marker=dict(size=6 if i == 0 else 4),
+                                     legendgroup=f"{i}",
+                                     hovertemplate=f"{SHORT.get(m, m)}{tag}<br>D=%{{x}}<br>%{{y:.3g}} ms<extra></extra>"))
+            if m in stopped:
+                s = stopped[m]
+                fig.add_trace(go.Scatter(x=[d[-1]], y=[t[-1] * 1e3], mode="markers", showlegend=False,
+                                         opacity=opacity, legendgroup=f"{i}",
+                                         marker=dict(symbol="x-thin", size=14, line=dict(width=3, color=col)),
+                                         hovertemplate=f"{SHORT.get(m, m)} stopped after D={int(d[-1])}: "
+                                                       f"{s['note']}<extra></extra>"))
+    if reference_lines and all_d:
+        _reference_lines(fig, runs[0], all_d)
+    _dim_ticks(fig, all_d)
+    fig.update_yaxes(type="log", title_text="milliseconds per evaluation (median)")
+    return _style(fig, height, title)
+
+
+def _reference_lines(fig: go.Figure, run, all_d) -> None:
+    """∝ D² anchored at the cheapest method's last point, ∝ D³ at the dearest one's, over the whole D range."""
+    ends = []
+    for m in run.methods:
+        d, t = run.series(m)
+        if len(d):
+            ends.append((d[-1], t[-1]))
+    if not ends:
+        return
+    x = np.array([min(all_d), max(all_d)], dtype=float)
+    cheap = min(ends, key=lambda e: e[1] / e[0] ** 2)
+    dear = max(ends, key=lambda e: e[1] / e[0] ** 3)
+    for power, (d0, t0), label in ((2, cheap, "∝ D² (reference)"), (3, dear, "∝ D³ (reference)")):
+        fig.add_trace(go.Scatter(x=x, y=t0 * 1e3 * (x / d0) ** power, mode="lines", name=label,
+                                 line=dict(color=GREY if power == 2 else "#495057", width=1.2,
+                                           dash="dash" if power == 2 else "dot"),
+                                 hoverinfo="skip", legendgroup="ref", opacity=0.8))
+
+
+def speedup_figure(runs, reference: str = "exact", height: int = 380, goal: tuple | None = None) -> go.Figure:
+    """How many times faster than ``reference`` each method is, against D (log-log); 1× drawn as a line.
+    ``goal`` = (D, ratio) marks a target."""
+    runs = [r for r in runs if r is not None]
+    fig = go.Figure()
+    title = f"speed-up over the {SHORT.get(reference, reference)} gradient"
+    dims = []
+    for i, run in enumerate(runs):
+        width, opacity, dash = (2.6, 1.0, "solid") if i == 0 else (1.6, 0.55, DASHES[1 + (i - 1) % 4])
+        tag = _run_tag(i, run, len(runs))
+        for m, (d, r) in run.speedups(reference).items():
+            if m == reference or not len(d):
+                continue
+            dims += d.tolist()
+            fig.add_trace(go.Scatter(x=d, y=r, mode="lines+markers", name=f"{SHORT.get(m, m)}{tag}",
+                                     opacity=opacity, line=dict(color=METHOD_COLORS.get(m, GREY), width=width,
+                                                                dash=dash),
+                                     hovertemplate=f"{SHORT.get(m, m)}{tag}<br>D=%{{x}}<br>%{{y:.3g}}× faster"
+                                                   "<extra></extra>"))
+    if not dims:
+        return _style(_empty(fig, f"needs the {SHORT.get(reference, reference)} method and one other, measured at "
+                                  "the same D"), height, title)
+    fig.add_hline(y=1.0, line=dict(color=GREY, width=1, dash="dash"))
+    if goal is not None:
+        fig.add_trace(go.Scatter(x=[goal[0]], y=[goal[1]], mode="markers", name=f"goal: {goal[1]:g}× at D={goal[0]}",
+                                 marker=dict(symbol="star", size=13, color="#f59f00", line=dict(width=1,
+                                                                                                 color="#495057"))))
+        dims.append(goal[0])
+    _dim_ticks(fig, dims)
+    fig.update_yaxes(type="log", title_text="t(exact) / t(method)")
+    return _style(fig, height, title)
+
+
+def memory_figure(runs, height: int = 380) -> go.Figure:
+    """Compiled memory footprint (arguments + outputs + temporaries) of one evaluation against D (log-log)."""
+    runs = [r for r in runs if r is not None]
+    fig = go.Figure()
+    title = "memory of one evaluation (compiled footprint)"
+    dims = []
+    for i, run in enumerate(runs):
+        width, opacity, dash = (2.6, 1.0, "solid") if i == 0 else (1.6, 0.55, DASHES[1 + (i - 1) % 4])
+        tag = _run_tag(i, run, len(runs))
+        for m in run.methods:
+            d, b = run.memory_series(m)
+            if not len(d):
+                continue
+            dims += d.tolist()
+            fig.add_trace(go.Scatter(x=d, y=b / 2 ** 20, mode="lines+markers", name=f"{SHORT.get(m, m)}{tag}",
+                                     opacity=opacity, line=dict(color=METHOD_COLORS.get(m, GREY), width=width,
+                                                                dash=dash),
+                                     hovertemplate=f"{SHORT.get(m, m)}{tag}<br>D=%{{x}}<br>%{{y:.4g}} MiB"
+                                                   "<extra></extra>"))
+    if not dims:
+        return _style(_empty(fig, "no memory figures (this backend gives no memory analysis)"), height, title)
+    _dim_ticks(fig, dims)
+    fig.update_yaxes(type="log", title_text="MiB")
+    return _style(fig, height, title)
+
+
+def results_table(run) -> list:
+    """Rows for a table: one per (method, D) with time, speed-up, memory and status (plain dicts, for st.dataframe)."""
+    sp = {m: dict(zip(d.tolist(), r.tolist())) for m, (d, r) in run.speedups().items()}
+    rows = []
+    for p in sorted(run.points, key=lambda p: (p.dim, run.methods.index(p.method))):
+        r = sp.get(p.method, {}).get(float(p.dim))
+        rows.append({"D": p.dim, "method": SHORT.get(p.method, p.method), "status": p.status,
+                     "ms / evaluation": None if p.time_s is None else round(p.time_s * 1e3, 4),
+                     "× faster than exact": None if r is None else round(r, 2),
+                     "memory (MiB)": None if not p.mem_bytes else round(p.mem_bytes / 2 ** 20, 2),
+                     "repeats": len(p.times_s) or None, "note": p.note})
+    return rows
