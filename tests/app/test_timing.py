@@ -1,0 +1,133 @@
+"""AppTest for the Timing page: recorded runs render, a tiny live run shows progress, results and downloads, a link
+presets the grid, and bad input gives one sentence instead of a traceback."""
+import os
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PAGE = os.path.join(ROOT, "pages", "timing.py")
+RECORDED = os.path.join(ROOT, "assets", "benchmarks")
+
+
+def _fresh():
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _wait(at, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        w = at.session_state["tm_worker"]
+        if not w.alive:
+            break
+        time.sleep(0.3)
+        at.run()
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _has_recorded():
+    from flowlab.benchmark import load_recorded
+
+    return bool(load_recorded(RECORDED))
+
+
+def test_page_renders_with_controls():
+    at = _fresh()
+    assert at.title[0].value == "Timing"
+    assert at.text_input(key="tm_dims").value == "32, 64, 128, 256, 512"
+    assert at.multiselect(key="tm_methods").value == ["relative", "self_normalizing", "exact", "inverse"]
+    assert not at.button(key="tm_run").disabled and at.button(key="tm_cancel").disabled
+    assert not at.error
+
+
+@pytest.mark.skipif(not _has_recorded(), reason="no recorded benchmark in assets/benchmarks yet")
+def test_recorded_run_is_shown_without_running():
+    at = _fresh()
+    assert at.multiselect(key="tm_show").value, "the newest recorded run is selected by default"
+    keys = {c.key for c in at.get("plotly_chart")}
+    assert {"tm_fig_time", "tm_fig_speedup", "tm_fig_memory"} <= keys
+    assert any(c.value.startswith("**Recorded**") for c in at.caption)
+    assert any(m.label.startswith("relative vs exact (recorded)") for m in at.metric)
+
+
+def test_tiny_live_run_shows_results_and_downloads():
+    at = _fresh()
+    at.multiselect(key="tm_show").set_value([])
+    at.text_input(key="tm_dims").set_value("4, 8")
+    at.multiselect(key="tm_methods").set_value(["relative", "exact"])
+    at.number_input(key="tm_batch").set_value(10)
+    at.number_input(key="tm_repeats").set_value(2)
+    at.run()
+    at.button(key="tm_run").click().run()
+    assert not at.exception, at.exception
+    assert at.button(key="tm_run").disabled or not at.session_state["tm_worker"].alive
+    _wait(at)
+    assert not at.error
+    assert {"tm_fig_time", "tm_fig_speedup", "tm_fig_memory"} <= {c.key for c in at.get("plotly_chart")}
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["relative vs exact (live)"].endswith("× faster") and metrics["at D"] == "8"
+    assert {b.label for b in at.get("download_button")} == {"⬇ CSV", "⬇ JSON"}
+    assert any(c.value.startswith("**Live:**") and "load average" in c.value for c in at.caption)
+    res = at.session_state["tm_worker"].snapshot()["result"]
+    assert [(p.dim, p.method, p.status) for p in res.points] == [(4, "relative", "ok"), (4, "exact", "ok"),
+                                                                 (8, "relative", "ok"), (8, "exact", "ok")]
+    assert not at.button(key="tm_run").disabled and at.button(key="tm_cancel").disabled
+
+
+def test_cancel_stops_the_run():
+    at = _fresh()
+    at.text_input(key="tm_dims").set_value("4, 8, 16, 32, 64, 128")
+    at.multiselect(key="tm_methods").set_value(["relative"])
+    at.number_input(key="tm_batch").set_value(10)
+    at.run()
+    at.button(key="tm_run").click().run()
+    at.button(key="tm_cancel").click().run()
+    _wait(at)
+    snap = at.session_state["tm_worker"].snapshot()
+    assert snap["cancelled"] and snap["done"] < snap["total"]
+    assert any("cancelled" in (p.proto.text or "") for p in at.get("progress")) or snap["done"] == 0
+
+
+@pytest.mark.parametrize("dims, methods, msg", [("64, abc", None, "not a whole number"),
+                                                ("3, 100000", None, "out of range"),
+                                                ("64", [], "at least one gradient method")])
+def test_bad_input_gives_a_sentence(dims, methods, msg):
+    at = _fresh()
+    at.text_input(key="tm_dims").set_value(dims)
+    if methods is not None:
+        at.multiselect(key="tm_methods").set_value(methods)
+    at.run()
+    assert not at.exception
+    assert any(msg in e.value for e in at.error), [e.value for e in at.error]
+    assert at.button(key="tm_run").disabled
+
+
+def test_link_presets_grid_and_methods():
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params["dims"] = "64,128,256,512"
+    at.query_params["methods"] = "exact,inverse,relative"
+    at.run()
+    assert at.text_input(key="tm_dims").value == "64, 128, 256, 512"
+    assert at.multiselect(key="tm_methods").value == ["relative", "exact", "inverse"]
+    assert at.selectbox(key="tm_preset").value == "custom"
+
+
+def test_bad_link_is_a_warning():
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params["dims"] = "64,lots"
+    at.run()
+    assert not at.exception
+    assert any("dims were ignored" in w.value for w in at.warning)
+    assert at.text_input(key="tm_dims").value == "32, 64, 128, 256, 512"
+
+
+def test_preset_fills_the_grid():
+    at = _fresh()
+    at.selectbox(key="tm_preset").set_value("CPU default: 64 – 4096").run()
+    assert at.text_input(key="tm_dims").value.startswith("64, 88, 128") and "4096" in at.text_input(key="tm_dims").value
