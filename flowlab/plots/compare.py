@@ -1,0 +1,205 @@
+"""Figures of the Compare page (and of ``python -m flowlab figure``): pure functions of the numpy ``curves`` dicts
+made by ``flowlab.compare.ConvergenceRun.curves()`` / ``LambdaSweep.curves()``."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
+from plotly.subplots import make_subplots
+
+from ..compare import METHOD_COLORS, METHOD_NAMES, band, density_label
+from .core import FONT
+
+TRUTH_COLOR = "#868e96"
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _add_band(fig, x, values, color, name, row, col, band_kind, show_legend, group, log=False):
+    """Mean line and shaded spread over the inits (NaN = diverged inits, left out)."""
+    mean, lo, hi = band(values, band_kind)
+    if log:
+        lo = np.where(lo > 0, lo, np.nan)
+    x = np.asarray(x, np.float64)
+    ok = np.isfinite(mean)
+    if not ok.any():
+        return
+    xs, lo_, hi_ = x[ok], lo[ok], hi[ok]
+    fig.add_trace(go.Scatter(x=np.concatenate([xs, xs[::-1]]), y=np.concatenate([hi_, lo_[::-1]]), fill="toself",
+                             fillcolor=_rgba(color, 0.18), line=dict(width=0), hoverinfo="skip", showlegend=False,
+                             legendgroup=group, name=name), row, col)
+    fig.add_trace(go.Scatter(x=xs, y=mean[ok], mode="lines", line=dict(color=color, width=2.2), name=name,
+                             legendgroup=group, showlegend=show_legend,
+                             hovertemplate=f"{name}<br>%{{x:.4g}}: %{{y:.4g}}<extra></extra>"), row, col)
+
+
+def _add_runs(fig, x, values, color, row, col, group):
+    for j in range(values.shape[1]):
+        fig.add_trace(go.Scatter(x=x, y=values[:, j], mode="lines", line=dict(color=_rgba(color, 0.35), width=0.8),
+                                 hoverinfo="skip", showlegend=False, legendgroup=group), row, col)
+
+
+def _mark_divergence(fig, x_of_iter, d, color, row, col, group, y_top):
+    """A red ✕ at the top of the loss panel where an init diverged."""
+    div = d["diverged_at"]
+    its = div[div >= 0]
+    if not len(its):
+        return
+    xs = [x_of_iter(int(i)) for i in its]
+    fig.add_trace(go.Scatter(x=xs, y=[y_top] * len(xs), mode="markers", marker=dict(symbol="x", size=9,
+                             color="#e03131", line=dict(width=1, color=color)), legendgroup=group, showlegend=False,
+                             hovertemplate="diverged at %{x:.4g}<extra></extra>"), row, col)
+
+
+def _loss_range(curves) -> tuple[float, float]:
+    """y-range of the loss panels: from below the best value (or the truth) to the initial loss, so that an
+    exploding init does not flatten everything."""
+    vals = np.concatenate([d["loss"].ravel() for d in curves["methods"].values()] if "methods" in curves else
+                          [d["loss"].ravel() for d in curves["per_lambda"].values()])
+    vals = vals[np.isfinite(vals)]
+    if not len(vals):
+        return 0.0, 1.0
+    start = max(float(np.nanmedian([d["loss"][0] for d in (curves.get("methods") or curves["per_lambda"]).values()])),
+                float(np.percentile(vals, 50)))
+    lo = min(float(vals.min()), float(curves.get("true_nll", vals.min())))
+    hi = max(start, lo + 1e-3)
+    pad = 0.06 * (hi - lo)
+    return lo - pad, hi + 2 * pad
+
+
+def convergence_figure(curves: dict, band_kind: str = "std", show_runs: bool = False, height: int | None = None,
+                       title: str | None = None) -> go.Figure:
+    """Gresele et al. Fig. 1 right, extended.  Top: loss (exact NLL, nats) of every method against the iteration and
+    against the wall-clock time of the optimiser steps (all inits together, compilation excluded), mean and spread
+    over the inits; the true density's NLL on the same points as a dashed line.  Bottom (with the self-normalizing
+    flow): the angle between its gradient and the exact one (Keller Fig. 3) and ‖R W − I‖, log scale."""
+    s = curves["settings"]
+    methods = curves["methods"]
+    snf = "self_normalizing" in methods
+    rows = 2 if snf else 1
+    spread = "± 1 std" if band_kind == "std" else "min–max"
+    titles = [f"loss per iteration (mean, band {spread} over {s['n_inits']} inits)",
+              "loss vs wall-clock time of the steps"]
+    if snf:
+        titles += ["self-normalizing: angle to the exact gradient (°)",
+                   "self-normalizing: inverse error ‖R W − I‖ (mean over layers)"]
+    fig = make_subplots(rows=rows, cols=2, subplot_titles=titles, horizontal_spacing=0.09, vertical_spacing=0.14)
+    y0, y1 = _loss_range(curves)
+    for m, d in methods.items():
+        color, name = METHOD_COLORS[m], METHOD_NAMES[m]
+        n_div = int(np.sum(d["diverged_at"] >= 0))
+        label = name + (f" ({n_div}/{len(d['diverged_at'])} diverged)" if n_div else "")
+        it, t = d["iteration"].astype(np.float64), d["time"]
+        if show_runs:
+            _add_runs(fig, it, d["loss"], color, 1, 1, m)
+            _add_runs(fig, t, d["loss"], color, 1, 2, m)
+        _add_band(fig, it, d["loss"], color, label, 1, 1, band_kind, True, m)
+        _add_band(fig, t, d["loss"], color, label, 1, 2, band_kind, False, m)
+        _mark_divergence(fig, lambda i: i, d, color, 1, 1, m, y1)
+        _mark_divergence(fig, lambda i, d=d: float(np.interp(i, d["iteration"], d["time"])), d, color, 1, 2, m, y1)
+        if m == "self_normalizing":
+            _add_band(fig, it[1:], np.maximum(d["angle"][1:], 1e-4), color, label, 2, 1, band_kind, False, m,
+                      log=True)
+            _add_band(fig, it[1:], np.maximum(d["inv_err"][1:], 1e-8), color, label, 2, 2, band_kind, False, m,
+                      log=True)
+    tn = curves.get("true_nll")
+    if tn is not None and np.isfinite(tn):
+        for col in (1, 2):
+            fig.add_hline(y=tn, line=dict(color=TRUTH_COLOR, dash="dash", width=1.2), row=1, col=col)
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(color=TRUTH_COLOR, dash="dash"),
+                                 name=f"true density on these points ({tn:.3f})"), 1, 1)
+    fig.update_yaxes(range=[y0, y1], title_text="NLL (nats)", row=1, col=1)
+    fig.update_yaxes(range=[y0, y1], row=1, col=2)
+    fig.update_xaxes(title_text="iteration", row=1, col=1)
+    fig.update_xaxes(title_text="seconds (optimiser steps only)", row=1, col=2)
+    if snf:
+        fig.update_yaxes(type="log", title_text="degrees", row=2, col=1)
+        fig.update_yaxes(type="log", exponentformat="power", row=2, col=2)
+        fig.update_xaxes(title_text="iteration", row=2, col=1)
+        fig.update_xaxes(title_text="iteration", row=2, col=2)
+    opt = "gradient descent" if s["optimizer"] == "gd" else "Adam"
+    lam = f", SNF λ = {s['lam']:g}" if snf else ""
+    head = title if title is not None else (
+        f"{density_label(s['density'])}, D = {s['dim']}, {s['layers']} layers, {s['n_points']:,} points (full batch),"
+        f" {opt} lr {s['lr']:g}{lam} — same {s['n_inits']} initial weights for every method")
+    fig.update_layout(height=height or (760 if snf else 420), font=FONT, plot_bgcolor="white",
+                      title=dict(text=head, x=0.01, font=dict(size=14)),
+                      margin=dict(l=60, r=20, t=80, b=90),
+                      legend=dict(orientation="h", yanchor="top", y=-0.09 if snf else -0.2, x=0.0))
+    fig.update_xaxes(showgrid=True, gridcolor="#f1f3f5", zeroline=False)
+    fig.update_yaxes(showgrid=True, gridcolor="#f1f3f5", zeroline=False)
+    return fig
+
+
+def _lam_label(v: float) -> str:
+    return "0" if v == 0 else f"{v:g}"
+
+
+def lambda_figure(curves: dict, height: int = 420) -> go.Figure:
+    """Keller et al. App. A.5 / Table 4 trend on a toy density.  Left: final exact NLL against λ (mean ± std over the
+    inits that survived; ✕ and a count where inits diverged).  Middle: mean loss per iteration for each λ.  Right:
+    the inverse error ‖R W − I‖ per iteration for each λ (log scale)."""
+    s = curves["settings"]
+    lams = curves["lams"]
+    per = curves["per_lambda"]
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.08,
+                        subplot_titles=("final NLL vs λ (✕: diverged or got worse)", "loss per iteration (mean over inits)",
+                                        "‖R W − I‖ per iteration"))
+    cols = sample_colorscale("Viridis", [0.9 * i / max(1, len(lams) - 1) for i in range(len(lams))])
+    xs, ys, es, div_x, div_text = [], [], [], [], []
+    for lam, color in zip(lams, cols):
+        d = per[lam]
+        final = d["loss"][-1]
+        ok = np.isfinite(final)
+        lab = _lam_label(lam)
+        n_div = int(np.sum(d["diverged_at"] >= 0))
+        n_worse = int(np.sum(ok & (final > d["loss"][0])))
+        if ok.any():
+            xs.append(lab)
+            ys.append(float(np.mean(final[ok])))
+            es.append(float(np.std(final[ok])))
+        if n_div or n_worse:
+            div_x.append(lab)
+            div_text.append("<br>".join(t for t in (f"{n_div}/{len(final)} diverged" if n_div else "",
+                                                    f"{n_worse}/{len(final)} ended<br>above start" if n_worse else "")
+                                        if t))
+        mean = band(d["loss"])[0]
+        name = f"λ = {lab}" + (f" ({n_div} diverged)" if n_div else "")
+        fig.add_trace(go.Scatter(x=d["iteration"], y=mean, mode="lines", line=dict(color=color, width=2), name=name,
+                                 legendgroup=lab), 1, 2)
+        inv = band(np.maximum(d["inv_err"][1:], 1e-8))[0]
+        fig.add_trace(go.Scatter(x=d["iteration"][1:], y=inv, mode="lines", line=dict(color=color, width=2),
+                                 name=name, legendgroup=lab, showlegend=False), 1, 3)
+    fig.add_trace(go.Scatter(x=xs, y=ys, error_y=dict(type="data", array=es, visible=True), mode="lines+markers",
+                             line=dict(color="#2b8a3e"), marker=dict(size=9), name="final NLL (survivors)",
+                             showlegend=False, hovertemplate="λ = %{x}<br>NLL %{y:.4f}<extra></extra>"), 1, 1)
+    if div_x:
+        top = (max(ys) + max(es) if ys else 1.0)
+        fig.add_trace(go.Scatter(x=div_x, y=[top] * len(div_x), mode="markers+text", text=div_text,
+                                 textposition="bottom center", marker=dict(symbol="x", size=12, color="#e03131"),
+                                 showlegend=False, hoverinfo="skip", textfont=dict(color="#e03131", size=11)), 1, 1)
+    tn = curves.get("true_nll")
+    if tn is not None and np.isfinite(tn):
+        fig.add_hline(y=tn, line=dict(color=TRUTH_COLOR, dash="dash", width=1.2), row=1, col=2,
+                      annotation_text=f"true density {tn:.3f}", annotation_position="top right")
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=[_lam_label(v) for v in lams],
+                     title_text="λ", row=1, col=1)
+    fig.update_yaxes(title_text="NLL (nats)", row=1, col=1)
+    fig.update_xaxes(title_text="iteration", row=1, col=2)
+    fig.update_xaxes(title_text="iteration", row=1, col=3)
+    y0, y1 = _loss_range(curves)
+    fig.update_yaxes(range=[y0, y1], row=1, col=2)
+    fig.update_yaxes(type="log", exponentformat="power", row=1, col=3)
+    opt = "gradient descent" if s["optimizer"] == "gd" else "Adam"
+    fig.update_layout(height=height, font=FONT, plot_bgcolor="white", margin=dict(l=60, r=20, t=80, b=100),
+                      title=dict(text=f"Self-normalizing flow, λ sweep: {density_label(s['density'])}, "
+                                      f"{s['layers']} layers, {opt} lr {s['lr']:g}, {s['n_inits']} shared inits",
+                                 x=0.01, font=dict(size=14)),
+                      legend=dict(orientation="h", yanchor="top", y=-0.2, x=0.0))
+    fig.update_xaxes(showgrid=True, gridcolor="#f1f3f5", zeroline=False)
+    fig.update_yaxes(showgrid=True, gridcolor="#f1f3f5", zeroline=False)
+    return fig

@@ -1,0 +1,134 @@
+"""AppTest of the Compare page: defaults, a tiny run to the end (figure, table, downloads), cancel, divergence shown,
+bad input (URL values, λ list, no methods)."""
+import os
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+from flowlab import compare as C
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PAGE = os.path.join(ROOT, "pages", "compare.py")
+TIMEOUT = 120
+# tiny: 2 inits, 40 points, 2 layers; the same shapes in every test, so compiled functions are reused
+TINY = {"inits": "2", "points": "40", "iters": "6", "layers": "2"}
+
+
+def app(query=None):
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def no_errors(at):
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def run_to_end(at, key="cmp_run_btn", max_ticks=40):
+    at.button(key=key).click().run()
+    for _ in range(max_ticks):
+        if at.session_state["cmp_active"] is None:
+            break
+        at.run()
+    return at
+
+
+def test_defaults_and_url_out():
+    at = app()
+    no_errors(at)
+    d = C.CompareSettings()
+    assert at.selectbox(key="cmp_density").value == d.density
+    assert at.number_input(key="cmp_dim").value == 2 and at.number_input(key="cmp_dim").disabled
+    assert at.number_input(key="cmp_layers").value == d.layers == 2
+    assert at.radio(key="cmp_optimizer").value == "gd"
+    assert at.number_input(key="cmp_lr").value == d.lr
+    assert at.slider(key="cmp_n_inits").value == 10
+    assert at.number_input(key="cmp_n_points").value == 1000
+    assert list(at.multiselect(key="cmp_methods").value) == list(C.DEFAULT_METHODS)
+    assert not at.button(key="cmp_run_btn").disabled and at.button(key="cmp_stop_btn").disabled
+    assert not at.warning
+    assert dict(at.query_params) == C.settings_to_query(d)
+    assert any("Press **Run**" in i.value for i in at.info)
+
+
+def test_tiny_run_to_the_end_shows_figure_table_downloads():
+    at = run_to_end(app(TINY))
+    no_errors(at)
+    job = at.session_state["cmp_job"]
+    assert job.done and job.iteration == 6
+    curves = job.curves()
+    assert set(curves["methods"]) == set(C.DEFAULT_METHODS)
+    for d in curves["methods"].values():
+        assert d["loss"].shape == (7, 2) and np.all(np.isfinite(d["loss"]))
+    # all methods start from the same loss: the same initial weights
+    starts = [d["loss"][0] for d in curves["methods"].values()]
+    np.testing.assert_allclose(starts[0], starts[1], rtol=1e-6)
+    np.testing.assert_allclose(starts[0], starts[2], rtol=1e-6)
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 3
+    assert "Finished 6 iterations." in at.get("progress")[0].proto.text
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == ["Curves (.csv)", "Figure (.html)", "Summary (.json)"]
+    assert at.button(key="cmp_stop_btn").disabled and not at.button(key="cmp_run_btn").disabled
+
+
+def test_cancel_stops_between_pieces():
+    at = app({**TINY, "iters": "20000", "opt": "adam", "lr": "0.001"})
+    no_errors(at)
+    at.button(key="cmp_run_btn").click().run()
+    job = at.session_state["cmp_job"]
+    assert at.session_state["cmp_active"] == "run" and not at.button(key="cmp_stop_btn").disabled
+    assert 0 < job.iteration < 20000
+    at.button(key="cmp_stop_btn").click().run()
+    no_errors(at)
+    it = job.iteration
+    assert job.cancelled and at.session_state["cmp_active"] is None
+    at.run()
+    assert job.iteration == it  # nothing runs after Stop
+    assert f"Stopped at iteration {it:,}" in at.get("progress")[0].proto.text
+    assert len(at.get("download_button")) == 3  # partial results are downloadable
+
+
+def test_divergence_is_shown_not_raised():
+    at = run_to_end(app({**TINY, "lr": "8"}))
+    assert not at.exception
+    job = at.session_state["cmp_job"]
+    assert job.done
+    assert any("diverged" in w.value for w in at.warning)
+    assert any(np.any(d["diverged_at"] >= 0) for d in job.curves()["methods"].values())
+
+
+def test_bad_url_values_fall_back_with_notes():
+    at = app({"layers": "abc", "lr": "-1", "density": "unicorn", "dim": "3"})
+    assert not at.exception
+    notes = " ".join(w.value for w in at.warning)
+    for bad in ("'abc'", "'-1'", "'unicorn'", "dim=3"):
+        assert bad in notes, bad
+    assert at.number_input(key="cmp_layers").value == 2 and at.number_input(key="cmp_lr").value == 0.02
+    assert at.selectbox(key="cmp_density").value == "trimodal"
+
+
+def test_bad_widget_input_is_a_sentence_and_blocks_run():
+    at = app(TINY)
+    at.multiselect(key="cmp_methods").set_value([]).run()
+    assert not at.exception
+    assert any("at least one gradient method" in e.value for e in at.error)
+    assert at.button(key="cmp_run_btn").disabled
+    at.multiselect(key="cmp_methods").set_value(["relative"]).run()
+    no_errors(at)
+    at.text_input(key="cmp_lams").set_value("0, 1, abc").run()
+    assert any("'abc' is not a number" in e.value for e in at.error)
+    assert at.button(key="cmp_sweep_btn").disabled
+
+
+def test_lambda_sweep_tiny():
+    at = app(TINY)
+    at.text_input(key="cmp_lams").set_value("0.1, 10").run()
+    at = run_to_end(at, key="cmp_sweep_btn")
+    no_errors(at)
+    sweep = at.session_state["cmp_sweep"]
+    assert sweep.done and sweep.lams == (0.1, 10.0)
+    rows = sweep.summary()
+    assert [r["lambda"] for r in rows] == [0.1, 10.0]
+    assert any(b.proto.label == "λ sweep curves (.csv)" for b in at.get("download_button"))
