@@ -153,12 +153,14 @@ def _headline(run: B.BenchResult, where: str):
     """Speed-up of relative over exact at the largest common D, and the fitted slopes."""
     sp = run.speedups()
     slopes = run.slopes()
-    m = st.columns(4)
+    m = st.columns(3)
     d, r = sp.get("relative", ([], []))
-    m[0].metric(f"relative vs exact ({where})", f"{r[-1]:.1f}× faster" if len(d) else "—",
-                help=f"at D = {int(d[-1])}" if len(d) else "needs both methods at the same D")
-    m[1].metric("at D", f"{int(d[-1])}" if len(d) else "—")
-    for col, meth in ((m[2], "relative"), (m[3], "exact")):
+    if len(d):
+        m[0].metric(f"relative vs exact at D = {int(d[-1])} ({where})", f"{r[-1]:.1f}× faster",
+                    help="t(exact) / t(relative) at the largest D where both were measured")
+    else:
+        m[0].metric(f"relative vs exact ({where})", "—", help="needs both methods measured at the same D")
+    for col, meth in ((m[1], "relative"), (m[2], "exact")):
         s = slopes.get(meth)
         if s is None:
             col.metric(f"slope of {meth}", "—")

@@ -16,6 +16,7 @@ METHOD_COLORS = {"relative": "#3b5bdb", "self_normalizing": "#2b8a3e", "exact": 
 SHORT = {"relative": "relative", "self_normalizing": "self-normalizing", "exact": "exact (slogdet)",
          "inverse": "inverse W⁻ᵀ", "autodiff_jacobian": "autodiff Jacobian"}
 DASHES = ("solid", "dot", "dash", "dashdot", "longdash")
+DASH_NAMES = {"solid": "solid", "dot": "dotted", "dash": "dashed", "dashdot": "dash-dot", "longdash": "long dashes"}
 GREY = "#868e96"
 
 
@@ -37,8 +38,44 @@ def _dim_ticks(fig: go.Figure, dims) -> None:
     fig.update_xaxes(type="log", title_text="dimension D", tickvals=ticks, ticktext=[str(t) for t in ticks])
 
 
-def _run_tag(i: int, run, n_runs: int) -> str:
-    return "" if n_runs == 1 else (" · live" if i == 0 and run.meta.get("live") else f" · {run.label}")
+def _line(i: int):
+    """(width, opacity, dash) of run i: the focus run solid, the others thinner, lighter and dotted/dashed."""
+    return (2.6, 1.0, "solid") if i == 0 else (1.6, 0.6, DASHES[1 + (i - 1) % 4])
+
+
+def _run_name(run) -> str:
+    return "live run" if run.meta.get("live") else f"recorded: {run.label}"
+
+
+def _run_legend(fig: go.Figure, runs) -> None:
+    """With several runs, one legend entry per run explains its line style; the per-method entries (colours) are
+    the focus run's only, so the legend stays short."""
+    if len(runs) < 2:
+        return
+    for i, run in enumerate(runs):
+        width, _, dash = _line(i)
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=f"{DASH_NAMES[dash]}: {_run_name(run)}",
+                                 line=dict(color="#495057", width=width, dash=dash), legendgroup="runs",
+                                 hoverinfo="skip"))
+
+
+def _method_trace(i: int, run, m: str, x, y, name: str, hover: str, legend: bool = True) -> go.Scatter:
+    width, opacity, dash = _line(i)
+    tag = f" ({_run_name(run)})"
+    return go.Scatter(x=x, y=y, mode="lines+markers", name=name, opacity=opacity, showlegend=legend,
+                      line=dict(color=METHOD_COLORS.get(m, GREY), width=width, dash=dash),
+                      marker=dict(size=6 if i == 0 else 4), legendgroup=m,
+                      hovertemplate=f"{SHORT.get(m, m)}{tag}<br>D=%{{x}}<br>{hover}<extra></extra>")
+
+
+def _first(fig: go.Figure, method: str) -> bool:
+    """True if no trace of ``method`` has a legend entry in ``fig`` yet (one entry per colour)."""
+    return not any(t.legendgroup == method and t.showlegend is not False for t in fig.data)
+
+
+def _bottom_legend(fig: go.Figure) -> None:
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22, x=0, xanchor="left"),
+                      margin=dict(b=10))
 
 
 def _empty(fig: go.Figure, text: str) -> go.Figure:
@@ -69,8 +106,7 @@ def time_figure(runs, fit_range=None, height: int = 460, reference_lines: bool =
         return _style(_empty(fig, "no measured points yet — press Run, or pick a recorded run"), height, title)
     all_d, all_t = [], []
     for i, run in enumerate(runs):
-        width, opacity, dash = (2.6, 1.0, "solid") if i == 0 else (1.6, 0.55, DASHES[1 + (i - 1) % 4])
-        tag = _run_tag(i, run, len(runs))
+        opacity = _line(i)[1]
         stopped = run.stopped()
         for m in run.methods:
             d, t = run.series(m)
@@ -79,42 +115,54 @@ def time_figure(runs, fit_range=None, height: int = 460, reference_lines: bool =
             all_d += d.tolist()
             all_t += t.tolist()
             col = METHOD_COLORS.get(m, GREY)
-            name = f"{SHORT.get(m, m)} — {_slope_text(run, m, fit_range)}{tag}"
-            fig.add_trace(go.Scatter(x=d, y=t * 1e3, mode="lines+markers", name=name, opacity=opacity,
-                                     line=dict(color=col, width=width, dash=dash), marker=dict(size=6 if i == 0 else 4),
-                                     legendgroup=f"{i}",
-                                     hovertemplate=f"{SHORT.get(m, m)}{tag}<br>D=%{{x}}<br>%{{y:.3g}} ms<extra></extra>"))
+            slope = _slope_text(run, m, fit_range)
+            name = f"{SHORT.get(m, m)} — {slope}" if i == 0 else SHORT.get(m, m)
+            fig.add_trace(_method_trace(i, run, m, d, t * 1e3, name, f"%{{y:.3g}} ms<br>{slope}",
+                                        _first(fig, m)))
             if m in stopped:
-                s = stopped[m]
+                s_ = stopped[m]
                 fig.add_trace(go.Scatter(x=[d[-1]], y=[t[-1] * 1e3], mode="markers", showlegend=False,
-                                         opacity=opacity, legendgroup=f"{i}",
+                                         opacity=opacity, legendgroup=m,
                                          marker=dict(symbol="x-thin", size=14, line=dict(width=3, color=col)),
                                          hovertemplate=f"{SHORT.get(m, m)} stopped after D={int(d[-1])}: "
-                                                       f"{s['note']}<extra></extra>"))
+                                                       f"{s_['note']}<extra></extra>"))
+    _run_legend(fig, runs)
     if reference_lines and all_d:
         _reference_lines(fig, runs[0], all_d)
     _dim_ticks(fig, all_d)
-    fig.update_yaxes(type="log", title_text="milliseconds per evaluation (median)")
+    fig.update_yaxes(type="log", title_text="milliseconds per evaluation (median)",
+                     range=_log_range(np.asarray(all_t) * 1e3))
     return _style(fig, height, title)
 
 
 def _reference_lines(fig: go.Figure, run, all_d) -> None:
-    """∝ D² anchored at the cheapest method's last point, ∝ D³ at the dearest one's, over the whole D range."""
-    ends = []
+    """∝ D² through the last point of the relative gradient (else the cheapest method), ∝ D³ through the last point
+    of the exact gradient (else inverse, else the dearest method), over the whole D range."""
+    ends = {}
     for m in run.methods:
         d, t = run.series(m)
         if len(d):
-            ends.append((d[-1], t[-1]))
+            ends[m] = (d[-1], t[-1])
     if not ends:
         return
     x = np.array([min(all_d), max(all_d)], dtype=float)
-    cheap = min(ends, key=lambda e: e[1] / e[0] ** 2)
-    dear = max(ends, key=lambda e: e[1] / e[0] ** 3)
+    cheap = next((ends[m] for m in ("relative", "self_normalizing") if m in ends),
+                 min(ends.values(), key=lambda e: e[1] / e[0] ** 2))
+    dear = next((ends[m] for m in ("exact", "inverse") if m in ends),
+                max(ends.values(), key=lambda e: e[1] / e[0] ** 3))
     for power, (d0, t0), label in ((2, cheap, "∝ D² (reference)"), (3, dear, "∝ D³ (reference)")):
         fig.add_trace(go.Scatter(x=x, y=t0 * 1e3 * (x / d0) ** power, mode="lines", name=label,
                                  line=dict(color=GREY if power == 2 else "#495057", width=1.2,
                                            dash="dash" if power == 2 else "dot"),
                                  hoverinfo="skip", legendgroup="ref", opacity=0.8))
+
+
+def _log_range(values, pad: float = 0.15):
+    """y-axis range (log10 units) that fits the measured values, so reference lines are clipped, not followed."""
+    v = np.log10(np.asarray([x for x in values if x > 0], dtype=float))
+    lo, hi = float(v.min()), float(v.max())
+    span = max(hi - lo, 0.5)
+    return [lo - pad * span, hi + pad * span]
 
 
 def speedup_figure(runs, reference: str = "exact", height: int = 380, goal: tuple | None = None) -> go.Figure:
@@ -125,17 +173,12 @@ def speedup_figure(runs, reference: str = "exact", height: int = 380, goal: tupl
     title = f"speed-up over the {SHORT.get(reference, reference)} gradient"
     dims = []
     for i, run in enumerate(runs):
-        width, opacity, dash = (2.6, 1.0, "solid") if i == 0 else (1.6, 0.55, DASHES[1 + (i - 1) % 4])
-        tag = _run_tag(i, run, len(runs))
         for m, (d, r) in run.speedups(reference).items():
             if m == reference or not len(d):
                 continue
             dims += d.tolist()
-            fig.add_trace(go.Scatter(x=d, y=r, mode="lines+markers", name=f"{SHORT.get(m, m)}{tag}",
-                                     opacity=opacity, line=dict(color=METHOD_COLORS.get(m, GREY), width=width,
-                                                                dash=dash),
-                                     hovertemplate=f"{SHORT.get(m, m)}{tag}<br>D=%{{x}}<br>%{{y:.3g}}× faster"
-                                                   "<extra></extra>"))
+            fig.add_trace(_method_trace(i, run, m, d, r, SHORT.get(m, m), "%{y:.3g}× faster", _first(fig, m)))
+    _run_legend(fig, runs)
     if not dims:
         return _style(_empty(fig, f"needs the {SHORT.get(reference, reference)} method and one other, measured at "
                                   "the same D"), height, title)
@@ -147,7 +190,9 @@ def speedup_figure(runs, reference: str = "exact", height: int = 380, goal: tupl
         dims.append(goal[0])
     _dim_ticks(fig, dims)
     fig.update_yaxes(type="log", title_text="t(exact) / t(method)")
-    return _style(fig, height, title)
+    _style(fig, height, title)
+    _bottom_legend(fig)
+    return fig
 
 
 def memory_figure(runs, height: int = 380) -> go.Figure:
@@ -157,23 +202,20 @@ def memory_figure(runs, height: int = 380) -> go.Figure:
     title = "memory of one evaluation (compiled footprint)"
     dims = []
     for i, run in enumerate(runs):
-        width, opacity, dash = (2.6, 1.0, "solid") if i == 0 else (1.6, 0.55, DASHES[1 + (i - 1) % 4])
-        tag = _run_tag(i, run, len(runs))
         for m in run.methods:
             d, b = run.memory_series(m)
             if not len(d):
                 continue
             dims += d.tolist()
-            fig.add_trace(go.Scatter(x=d, y=b / 2 ** 20, mode="lines+markers", name=f"{SHORT.get(m, m)}{tag}",
-                                     opacity=opacity, line=dict(color=METHOD_COLORS.get(m, GREY), width=width,
-                                                                dash=dash),
-                                     hovertemplate=f"{SHORT.get(m, m)}{tag}<br>D=%{{x}}<br>%{{y:.4g}} MiB"
-                                                   "<extra></extra>"))
+            fig.add_trace(_method_trace(i, run, m, d, b / 2 ** 20, SHORT.get(m, m), "%{y:.4g} MiB", _first(fig, m)))
+    _run_legend(fig, runs)
     if not dims:
         return _style(_empty(fig, "no memory figures (this backend gives no memory analysis)"), height, title)
     _dim_ticks(fig, dims)
     fig.update_yaxes(type="log", title_text="MiB")
-    return _style(fig, height, title)
+    _style(fig, height, title)
+    _bottom_legend(fig)
+    return fig
 
 
 def results_table(run) -> list:

@@ -53,7 +53,7 @@ def test_recorded_run_is_shown_without_running():
     keys = {c.key for c in at.get("plotly_chart")}
     assert {"tm_fig_time", "tm_fig_speedup", "tm_fig_memory"} <= keys
     assert any(c.value.startswith("**Recorded**") for c in at.caption)
-    assert any(m.label.startswith("relative vs exact (recorded)") for m in at.metric)
+    assert any(m.label.startswith("relative vs exact at D =") and m.label.endswith("(recorded)") for m in at.metric)
 
 
 def test_tiny_live_run_shows_results_and_downloads():
@@ -71,7 +71,7 @@ def test_tiny_live_run_shows_results_and_downloads():
     assert not at.error
     assert {"tm_fig_time", "tm_fig_speedup", "tm_fig_memory"} <= {c.key for c in at.get("plotly_chart")}
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["relative vs exact (live)"].endswith("× faster") and metrics["at D"] == "8"
+    assert metrics["relative vs exact at D = 8 (live)"].endswith("× faster")
     assert {b.label for b in at.get("download_button")} == {"⬇ CSV", "⬇ JSON"}
     assert any(c.value.startswith("**Live:**") and "load average" in c.value for c in at.caption)
     res = at.session_state["tm_worker"].snapshot()["result"]
