@@ -195,13 +195,16 @@ with tab_fwd:
                         key="ly_fig_fwd_anim", config={"displayModeBar": False})
     with c2:
         st.markdown(
-            "**What you see.** The data points (coloured by the "
-            f"{'group' if not model.label_noun else model.label_noun.split(' of ')[0]} they came from) and a regular "
-            "grid over the data, pushed through the standardisation and then layer after layer until they reach "
-            "z = h_L, which training makes look like a standard normal.\n\n"
-            "Press **▶ Play** or drag the slider. Blue lines had constant x₁, orange ones constant x₂.\n\n"
-            "Each layer is an affine map y = W h + b (keeps lines straight and parallel) followed by the "
-            "activation s applied to each coordinate (bends them); the last layer is affine only. "
+            "**What you see.** The data points ("
+            + ("coloured by the angle of the base point they were sampled from" if model.label_noun == lv.ANGLE_NOUN
+               else f"coloured by the {model.label_noun or 'group'} they came from" if labels is not None
+               else "uploaded data has no groups") + ") and a regular "
+            "grid over the data, pushed through the standardisation $h_0 = (x - \\mu)/\\sigma$ and then layer after "
+            "layer until they reach $z = h_L$, which training makes look like a standard normal.\n\n"
+            "Press **▶ Play** or drag the slider. Blue lines had constant $x_1$, orange ones constant $x_2$.\n\n"
+            "Each layer is an affine map $y_k = W_k h_{k-1} + b_k$ (keeps lines straight and parallel) followed by "
+            "the activation $h_k = s(y_k)$ on each coordinate (bends them); the last layer is affine only. "
+            "Tick *Affine step and activation as separate stages* to see the two apart. "
             + ("The title says how wide the view is relative to the data plane (Liao & He's “N×”)." if follow else
                "The axes stay those of the data plane, so you see true expansion and contraction."))
     st.subheader("Layer by layer" if not panel_note else "Selected layers")
@@ -216,9 +219,9 @@ with tab_fwd:
 with tab_gen:
     g1, g2 = st.columns([1, 3])
     kind = g1.radio("Grid in z", ["polar", "cartesian"], horizontal=True, key="ly_ggrid")
-    g2.caption("Base samples z ~ N(0, I), coloured by their angle, and a grid in the base space, pulled back through "
-               "the inverse layers h_(k−1) = W_k⁻¹ (s⁻¹(h_k) − b_k) (s⁻¹ by Newton's method) until they land in "
-               "data space: this is how the flow samples.")
+    g2.markdown("Base samples $z \\sim \\mathcal N(0, I)$, coloured by their angle, and a grid in the base space, "
+                "pulled back through the inverse layers $h_{k-1} = W_k^{-1}\\,(s^{-1}(h_k) - b_k)$ ($s^{-1}$ by "
+                "Newton's method) until they land in data space: this is how the flow draws samples.")
     z = np.random.default_rng(11).standard_normal((n_pts, 2))
     zlab = lv.angle_sectors(z)
     if kind == "polar":
@@ -243,7 +246,8 @@ with tab_gen:
                "orange rays keep their angle. " if kind == "polar" else
                "Blue lines had constant z₁, orange ones constant z₂. ")
             + "Where the pulled-back grid cells get small, the flow puts a lot of probability: "
-              "q(x) = N(z) · |det ∂z/∂x|. Colours show where each angular sector of the Gaussian ends up.")
+              "$q(x) = \\mathcal N(z)\\,|\\det \\partial z/\\partial x|$. Colours show where each angular "
+              "sector of the Gaussian ends up.")
     st.subheader("Layer by layer" if not panel_note else "Selected layers")
     small = lv.without_kind(lv.select_stages(gp, panel_depths), "h0")
     small_lines = lv.without_kind(lv.select_stages(gl, panel_depths), "h0")
@@ -253,11 +257,15 @@ with tab_gen:
 # ---- volume change -----------------------------------------------------------------------------------------------------
 with tab_vol:
     st.markdown(
-        "Each layer changes volume by log|det ∂h_k/∂h_(k−1)| = **log|det W_k|** (the same everywhere: "
-        "data-independent) **+ Σ_i log s′(y_k,i)** (depends on where the point is; 0 for the affine last layer). "
-        "Summed over the layers, plus the standardisation's −Σ log scale, this is the log|det ∂z/∂x| in "
-        "log q(x) = log N(z) + log|det ∂z/∂x| (Gresele et al. eq. 9). Trained flows often alternate expansion and "
-        "contraction (Liao & He §3.2, Fig. 4c); with s_L the activation can only contract (s′ ≤ 1).")
+        "Layer $k$ changes volume by $\\log|\\det \\partial h_k/\\partial h_{k-1}| = "
+        "\\underbrace{\\log|\\det W_k|}_{\\text{data-independent}} + "
+        "\\underbrace{\\textstyle\\sum_i \\log s'(y_{k,i})}_{\\text{data-dependent}}$ "
+        "(the last layer is affine: no activation term). Summed over the layers, plus the standardisation's "
+        "$-\\sum_i \\log\\sigma_i$, this is the $\\log|\\det \\partial z/\\partial x|$ in "
+        "$\\log q(x) = \\log\\mathcal N(z) + \\log|\\det \\partial z/\\partial x|$ (Gresele et al. eq. 9). "
+        "Trained flows tend to alternate expansion and contraction (Liao & He §3.2, Fig. 4c)"
+        + ("; with the smooth leaky ReLU the activation can only contract ($\\alpha \\le s' \\le 1$), so the "
+           "orange bars are never positive." if spec.activation.name == "smooth_leaky_relu" else "."))
     st.plotly_chart(PL.logdet_depth_figure(split), key="ly_fig_depth", config={"displayModeBar": False})
     st.caption(f"Check on these {len(x):,} points: log N(z) + standardisation + Σ over layers of both parts − "
                f"log q(x) = {check:.1e} at most (float32 rounding); log q from `flowlab.flow.log_prob`.")

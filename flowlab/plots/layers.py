@@ -81,8 +81,8 @@ def stages_figure(points_path: Path, lines_path: Path | None, n_first: int = 0, 
     With ``follow`` each panel's axes fit that stage's points; the panel title gives the zoom relative to the first
     panel (Liao & He Fig. 3)."""
     n = len(points_path.names)
-    cols = max(1, min(cols, n))
-    rows = math.ceil(n / cols)
+    rows = math.ceil(n / max(1, cols))
+    cols = math.ceil(n / rows)  # balanced rows: 7 panels as 4 + 3, not 6 + 1
     ranges = _stage_ranges(points_path, follow)
     titles = [f"{nm}<br><span style='font-size:11px;color:#868e96'>view {_zoom_text(r, ranges[0])}</span>"
               for nm, r in zip(points_path.names, ranges)]
@@ -141,20 +141,20 @@ def animation_figure(points_path: Path, lines_path: Path | None, n_first: int = 
                                        mode="immediate")]) for i in range(n)]
     (x0, x1), (y0, y1) = ranges[0]
     fig.update_layout(
-        height=height, font=FONT, plot_bgcolor="white", margin=dict(l=10, r=10, t=50, b=95),
+        height=height, font=FONT, plot_bgcolor="white", margin=dict(l=10, r=10, t=50, b=120),
         title=dict(text=title(0), x=0.01),
         xaxis=dict(range=[x0, x1], constrain="domain", showgrid=False, zeroline=False, showline=True,
                    linecolor="#dee2e6", mirror=True),
         yaxis=dict(range=[y0, y1], scaleanchor="x", scaleratio=1, constrain="domain", showgrid=False,
                    zeroline=False, showline=True, linecolor="#dee2e6", mirror=True),
         legend=dict(orientation="v", x=1.01, y=1, itemsizing="constant"),
-        updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.075, xanchor="left", yanchor="top",
+        updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.2, xanchor="left", yanchor="top",
                           pad=dict(t=0, r=10), showactive=False,
                           buttons=[dict(label="▶ Play", method="animate", args=[None, play]),
                                    dict(label="Pause", method="animate", args=[[None], pause])])],
-        sliders=[dict(active=0, steps=steps, x=0.17, len=0.83, y=-0.06, yanchor="top", pad=dict(t=0, b=0),
-                      currentvalue=dict(prefix="stage: ", font=dict(size=13)), ticklen=3,
-                      font=dict(size=10), transition=dict(duration=300))],
+        sliders=[dict(active=0, steps=steps, x=0, len=1, y=-0.06, yanchor="top", pad=dict(t=0, b=0),
+                      currentvalue=dict(visible=False), ticklen=3, font=dict(size=12),
+                      transition=dict(duration=300))],
     )
     return fig
 
@@ -167,7 +167,7 @@ def _short(name: str) -> str:
     return s.split(" = ")[0].split(" ")[0]
 
 
-def logdet_depth_figure(split: LogdetSplit, height: int = 560) -> go.Figure:
+def logdet_depth_figure(split: LogdetSplit, height: int = 620) -> go.Figure:
     """Per-layer volume change over depth (Liao & He Fig. 4c; Gresele et al. eq. 9).
 
     Top: per layer k the data-independent log|det W_k| and the data-dependent Σ_i log s'(y_k,i) (mean over the
@@ -182,7 +182,8 @@ def logdet_depth_figure(split: LogdetSplit, height: int = 560) -> go.Figure:
     fig = make_subplots(rows=2, cols=1, shared_xaxes=False, vertical_spacing=0.2, row_heights=[0.55, 0.45],
                         subplot_titles=("volume change of each layer: log|det ∂h<sub>k</sub>/∂h<sub>k−1</sub>|"
                                         " (> 0 expands, < 0 contracts)",
-                                        "accumulated: log|det ∂h<sub>k</sub>/∂x| after k layers"))
+                                        "accumulated: log|det ∂h<sub>k</sub>/∂x| after k layers "
+                                        "(k = 0: the standardisation alone)"))
     fig.add_trace(go.Bar(x=k, y=split.weights, name="log|det W<sub>k</sub>|  (data-independent)",
                          marker_color=W_COLOR, opacity=0.85,
                          hovertemplate="layer %{x}<br>log|det W| = %{y:.3f}<extra></extra>"), 1, 1)
@@ -199,7 +200,7 @@ def logdet_depth_figure(split: LogdetSplit, height: int = 560) -> go.Figure:
                                              np.cumsum(split.weights[:, None] + act, axis=0)])
     kk = np.arange(0, L + 1)
     c_lo, c_hi = np.percentile(per_point, 10, axis=1), np.percentile(per_point, 90, axis=1)
-    fig.add_trace(go.Scatter(x=np.concatenate([kk, kk[::-1]]), y=np.concatenate([c_hi, c_lo[::-1]]), fill="toself",
+    fig.add_trace(go.Scatter(x=np.concatenate([kk, kk[::-1]]), y=np.concatenate([c_hi, c_lo[::-1]]), fill="toself", mode="lines",
                              fillcolor="rgba(59,91,219,0.15)", line=dict(width=0), hoverinfo="skip",
                              name="10–90 % of the points", showlegend=True), 2, 1)
     fig.add_trace(go.Scatter(x=kk, y=per_point.mean(axis=1), mode="lines+markers" if L <= 60 else "lines",
@@ -210,9 +211,9 @@ def logdet_depth_figure(split: LogdetSplit, height: int = 560) -> go.Figure:
         fig.add_hline(y=0, line=dict(color="#adb5bd", width=1), row=r, col=1)
     fig.update_layout(barmode="relative", bargap=0.15 if L <= 60 else 0.0, height=height, font=FONT,
                       plot_bgcolor="white", margin=dict(l=10, r=10, t=40, b=10),
-                      legend=dict(orientation="h", x=0, y=-0.12, yanchor="top"))
+                      legend=dict(orientation="h", x=0, y=-0.13, yanchor="top"))
     fig.update_xaxes(gridcolor="#f1f3f5", title_text="layer k", row=1, col=1)
-    fig.update_xaxes(gridcolor="#f1f3f5", title_text="depth k (0 = input x)", row=2, col=1)
+    fig.update_xaxes(gridcolor="#f1f3f5", row=2, col=1)
     fig.update_yaxes(gridcolor="#f1f3f5", title_text="nats", zeroline=False)
     for a in fig.layout.annotations:
         a.font = dict(size=13)
