@@ -62,12 +62,6 @@ def run(density: str, method: str, settings: dict, budget: float, n_eval: int, s
     return res
 
 
-def paper_settings(density: str) -> dict:
-    s = presets.paper(density)
-    s.update(clip=float("inf"), warmup=0, standardize=False, init="orthogonal", n_train=presets.PAPER_TRAIN_SIZE)
-    return s
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--budget", type=float, default=60.0, help="training seconds per run (compile included)")
@@ -83,9 +77,9 @@ def main(argv=None) -> int:
     print(f"jax {jax.__version__} on {jax.devices()[0].platform} ({os.cpu_count()} cores), load {load:.2f}, "
           f"budget {a.budget:.0f} s per run, goal KL <= {GOAL_KL}")
     rows = []
-    plan = [(d, m, "tuned", presets.defaults(d)) for d in a.densities for m in a.methods]
+    plan = [(d, m, "tuned", presets.defaults(d, m)) for d in a.densities for m in a.methods]
     if a.paper:
-        plan += [(d, "relative", "paper", paper_settings(d)) for d in a.densities]
+        plan += [(d, "relative", "paper", presets.paper_training(d)) for d in a.densities]
     for density, method, preset, settings in plan:
         r = run(density, method, settings, a.budget, a.n_eval, a.seed)
         r["preset"] = preset

@@ -36,11 +36,9 @@ def add_train_args(p):
 def settings_from_args(args) -> dict:
     get_density(args.density)  # ValueError with the list of names
     if args.preset == "paper":
-        s = presets.paper(args.density)
-        s.pop("epochs")
-        s.update(clip=float("inf"), warmup=0, method="relative", standardize=False, init="orthogonal")
+        s = presets.paper_training(args.density)
     else:
-        s = presets.defaults(args.density)
+        s = presets.defaults(args.density, args.method)
     for key in ("method", "layers", "batch_size", "lr", "activation"):
         v = getattr(args, key)
         if v is not None:

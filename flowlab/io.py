@@ -193,12 +193,13 @@ QUERY_KEYS = ("density", "layers", "method", "activation", "lr", "batch", "seed"
               "lam", "contour")
 
 
-def playground_defaults(density: str | None = None) -> dict:
-    """The Playground's settings for ``density`` from FlowLab's tuned defaults (flowlab.presets.defaults)."""
+def playground_defaults(density: str | None = None, method: str | None = None) -> dict:
+    """The Playground's settings for ``density`` (and ``method``) from FlowLab's tuned defaults
+    (flowlab.presets.defaults)."""
     from .presets import defaults
 
     density = density or DEFAULT_DENSITY
-    d = defaults(density)
+    d = defaults(density, method)
     return {"density": density, "layers": int(d["layers"]), "method": d.get("method", "relative"),
             "activation": d["activation"], "lr": float(d["lr"]), "batch": int(d["batch_size"]), "seed": 0,
             "ntrain": int(d.get("n_train", 100_000)), "clip": float(d.get("clip", 10.0)),

@@ -1,0 +1,37 @@
+import json
+
+import numpy as np
+
+from flowlab.__main__ import main
+from flowlab.io import load_model
+
+
+def test_densities_lists_the_registry(capsys):
+    assert main(["densities"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("trimodal") and "[paper]" in out and "spirals" in out
+
+
+def test_train_writes_model_metrics_and_figure(tmp_path, capsys):
+    rc = main(["train", "--density", "trimodal", "--steps", "60", "--layers", "3", "--batch-size", "32",
+               "--out", str(tmp_path), "--quiet"])
+    assert rc == 0
+    spec, params, norm, cfg = load_model(tmp_path / "model.npz")
+    assert spec.layers == 3 and params["W"].shape == (3, 2, 2) and norm is not None
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    assert summary["steps"] >= 60 and np.isfinite(summary["kl"]) and summary["settings"]["layers"] == 3
+    rows = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert rows[0].split(",")[0] == "step" and "loss" in rows[0].split(",") and len(rows) == summary["steps"] + 1
+    assert (tmp_path / "density.html").stat().st_size > 1000
+    assert "trimodal:" in capsys.readouterr().out
+
+
+def test_train_paper_preset_and_bad_input(tmp_path, capsys):
+    assert main(["train", "--density", "sine", "--preset", "paper", "--layers", "2", "--steps", "20",
+                 "--out", str(tmp_path), "--quiet"]) == 0
+    cfg = json.loads((tmp_path / "metrics.json").read_text())["settings"]
+    assert cfg["lr"] == 5e-3 and cfg["batch_size"] == 100 and cfg["standardize"] is False
+    assert main(["train", "--density", "unicorn", "--steps", "5", "--out", str(tmp_path)]) == 2
+    assert "unicorn" in capsys.readouterr().err
+    assert main(["train", "--density", "moons", "--steps", "0", "--out", str(tmp_path)]) == 2
+    assert "--steps must be a positive integer" in capsys.readouterr().err

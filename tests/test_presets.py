@@ -1,0 +1,33 @@
+import math
+
+import pytest
+
+from flowlab import presets
+from flowlab.train import build_trainer
+
+
+def test_defaults_merge_density_and_method_overrides():
+    d = presets.defaults("sine")
+    assert d["method"] == "relative" and d["layers"] == presets.DEFAULT["layers"]
+    t = presets.defaults("trimodal")
+    assert t["lr"] == presets.TUNED["trimodal"]["lr"] != presets.DEFAULT["lr"]
+    s = presets.defaults("trimodal", "self_normalizing")
+    assert s["method"] == "self_normalizing" and s["lr"] == t["lr"]
+    assert s["decay_steps"] == presets.METHOD_OVERRIDES["self_normalizing"]["decay_steps"] != t["decay_steps"]
+    assert presets.defaults("checkerboard") == {**presets.DEFAULT, **presets.METHOD_OVERRIDES.get("relative", {})}
+
+
+@pytest.mark.parametrize("density", list(presets.PAPER))
+def test_paper_training_is_table_2_taken_literally(density):
+    s = presets.paper_training(density)
+    p = presets.PAPER[density]
+    assert (s["layers"], s["batch_size"], s["lr"]) == (p["layers"], p["batch_size"], p["lr"])
+    assert s["n_train"] == 5000 and math.isinf(s["clip"]) and s["warmup"] == 0 and s["decay_steps"] == 0
+    assert s["standardize"] is False and s["method"] == "relative"
+    t = build_trainer(density, n_test=10, **s)  # every key is a build_trainer argument
+    assert t.spec.layers == p["layers"] and len(t.x_train) == 5000 and not t.standardize
+
+
+def test_paper_preset_only_for_the_papers_densities():
+    with pytest.raises(ValueError, match="only for trimodal, moons, sine"):
+        presets.paper_training("spirals")
