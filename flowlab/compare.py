@@ -352,10 +352,10 @@ class _Group:
         self.compile_s = 0.0
         self._data = data
 
-    def _advance_compiled(self, lr):
+    def _advance_compiled(self, lr, steps):
         t0 = time.perf_counter()
-        fn = _compiled(_advance_fn(self.method, self.spec, self.optimizer, self.every),
-                       ("adv", self.method, self.spec, self.optimizer, self.every),
+        fn = _compiled(_advance_fn(self.method, self.spec, self.optimizer, steps),
+                       ("adv", self.method, self.spec, self.optimizer, steps),
                        self.params, self.opt_state, self.alive, self._data, lr, self.lam)
         self.compile_s += time.perf_counter() - t0
         return fn
@@ -379,8 +379,9 @@ class _Group:
         self.hist["iteration"].append(iteration)
         self.hist["time"].append(self.elapsed)
 
-    def step(self, lr):
-        fn = self._advance_compiled(lr)
+    def step(self, lr, steps: int):
+        """``steps`` optimiser steps of every member (timed; compilation is not)."""
+        fn = self._advance_compiled(lr, steps)
         t0 = time.perf_counter()
         p, o, a = fn(self.params, self.opt_state, self.alive, self._data, lr, self.lam)
         jax.block_until_ready((p, o, a))
@@ -446,9 +447,10 @@ class _Job:
             if all(not bool(np.any(np.asarray(g.alive))) for g in self.groups.values()):
                 self.iteration = self.settings.iterations  # everything diverged: nothing left to run
                 break
+            steps = min(every, self.settings.iterations - self.iteration)  # a shorter last piece if needed
             for g in self.groups.values():
-                g.step(self.lr)
-            self.iteration = min(self.iteration + every, self.settings.iterations)
+                g.step(self.lr, steps)
+            self.iteration += steps
             self._evaluate_all()
             pieces += 1
             if budget_s is not None and time.perf_counter() - t0 >= budget_s:
