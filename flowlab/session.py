@@ -22,18 +22,20 @@ _NAMES = {"density": "the density", "layers": "the number of layers", "method": 
           "activation": "the activation", "batch": "the batch size", "seed": "the seed",
           "ntrain": "the training-set size", "data": "the uploaded data"}
 
-# Measured on a 2-core CPU (see README): ~0.6 ms per optimiser step at 20 layers, batch 256, relative gradient.
-# The chunk length is scaled by the work per step so one chunk stays near 0.1-0.2 s; values come from a short list
-# so only a few chunk lengths are ever compiled.
+# Step time on a 2-core CPU (relative gradient, benchmarks/tune_defaults.py runs): per layer ~30 µs at batch 256,
+# ~46 µs at 512, ~62 µs at 1024, i.e. roughly proportional to layers × (batch + 300).  The chunk length is scaled by
+# that work so one chunk stays near 0.15 s (200 steps at 20 layers × batch 256, ~0.6 ms each); values come from a
+# short list so only a few chunk lengths are ever compiled.
 CHUNK_CHOICES = (5, 10, 25, 50, 100, 200)
-_REF_WORK = 20 * 256
-_REF_STEPS = 200
-_METHOD_COST = {"exact": 1.0, "relative": 1.0, "self_normalizing": 2.5}
+_BATCH_OVERHEAD = 300
+_REF_WORK = 20 * (256 + _BATCH_OVERHEAD)
+_REF_STEPS = 250
+_METHOD_COST = {"exact": 1.0, "relative": 1.0, "self_normalizing": 1.5}
 
 
 def chunk_steps_for(layers: int, batch: int, method: str) -> int:
-    """Steps per jitted chunk so that one chunk costs about as much as 200 steps at 20 layers × batch 256."""
-    work = max(1, int(layers)) * max(1, int(batch)) * _METHOD_COST.get(method, 1.0)
+    """Steps per jitted chunk so that one chunk costs about as much as 250 steps at 20 layers × batch 256."""
+    work = max(1, int(layers)) * (max(1, int(batch)) + _BATCH_OVERHEAD) * _METHOD_COST.get(method, 1.0)
     target = _REF_STEPS * _REF_WORK / work
     return max(c for c in CHUNK_CHOICES if c <= max(target, CHUNK_CHOICES[0]))
 
