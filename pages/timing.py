@@ -220,7 +220,7 @@ def results():
     f1.plotly_chart(P.speedup_figure(runs), width="stretch", key="tm_fig_speedup")
     f2.plotly_chart(P.memory_figure(runs), width="stretch", key="tm_fig_memory")
     for run in runs:
-        st.caption(("**Live:** " if run is live else f"**Recorded** ({run.label}): ") + _run_caption(run))
+        st.caption(("**Live:** " if run is live else "**Recorded:** ") + _run_caption(run))
     stopped = focus.stopped()
     if stopped:
         st.caption("Stopped: " + "; ".join(f"{LABELS.get(m, m)} — {s['note']}" for m, s in stopped.items()))

@@ -52,7 +52,7 @@ def test_recorded_run_is_shown_without_running():
     assert at.multiselect(key="tm_show").value, "the newest recorded run is selected by default"
     keys = {c.key for c in at.get("plotly_chart")}
     assert {"tm_fig_time", "tm_fig_speedup", "tm_fig_memory"} <= keys
-    assert any(c.value.startswith("**Recorded**") for c in at.caption)
+    assert any(c.value.startswith("**Recorded:**") for c in at.caption)
     assert any(m.label.startswith("relative vs exact at D =") and m.label.endswith("(recorded)") for m in at.metric)
 
 
