@@ -93,7 +93,7 @@ def run_train(args) -> int:
 
     xs, ys, pts = grid(d.plot_range, 160)
     lp = np.asarray(trainer.log_prob(pts))
-    fig = density_figure(xs, ys, lp, title=f"learned density · {args.density} · {s['method']} · KL "
+    fig = density_figure(xs, ys, lp, name="q", title=f"learned density · {args.density} · {s['method']} · KL "
                          f"{summary['kl']:.3f} nats")
     fig.write_html(out / "density.html", include_plotlyjs="cdn")
     print(f"{args.density}: {trainer.step} steps in {trainer.elapsed:.1f}s, test NLL {summary['test_nll']:.4f}, "

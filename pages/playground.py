@@ -124,7 +124,7 @@ with st.sidebar:
                  disabled=source != "Toy density")
     density = ss[K["density"]]
     c1, c2 = st.columns(2)
-    c1.button("Tuned defaults", on_click=_apply_tuned, width="stretch",
+    c1.button("Tuned preset", on_click=_apply_tuned, width="stretch",
               help="FlowLab's tuned settings for this density (flowlab.presets.defaults).")
     c2.button("Paper preset", on_click=_apply_paper, width="stretch",
               disabled=density not in presets.PAPER or source != "Toy density",

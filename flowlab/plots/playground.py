@@ -5,7 +5,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .core import DENSITY_SCALE, FONT, _square, density_figure
+from .core import DENSITY_SCALE, FONT, _square, density_figure, log_ticks
 
 LABEL_COLORS = ("#3b5bdb", "#e8590c", "#2b8a3e", "#c2255c", "#7048e8", "#1098ad", "#f08c00", "#5c940d")
 
@@ -14,20 +14,18 @@ def points_figure(points, plot_range, title: str = "", labels=None, color: str =
                   height: int = 340) -> go.Figure:
     """Scatter of 2-D points on ``plot_range``; with integer ``labels`` each mode/arm gets its own colour."""
     s = np.asarray(points, np.float64)
-    if labels is not None:
-        lab = np.asarray(labels)
-        colors = [LABEL_COLORS[int(i) % len(LABEL_COLORS)] for i in lab]
-    else:
-        colors = color
-    fig = go.Figure(go.Scattergl(x=s[:, 0], y=s[:, 1], mode="markers", hoverinfo="skip",
-                                 marker=dict(size=3, color=colors, opacity=0.55)))
+    # one trace per mode/arm with a single colour: a per-point colour list is slow to serialise on every redraw
+    groups = [(s, color)] if labels is None else [
+        (s[np.asarray(labels) == i], LABEL_COLORS[int(i) % len(LABEL_COLORS)]) for i in np.unique(labels)]
+    fig = go.Figure([go.Scattergl(x=g[:, 0], y=g[:, 1], mode="markers", hoverinfo="skip",
+                                  marker=dict(size=3, color=c, opacity=0.55)) for g, c in groups])
     (x0, x1), (y0, y1) = plot_range
     return _square(fig, np.array([x0, x1]), np.array([y0, y1]), title, height)
 
 
 def learned_figure(xs, ys, logp, title: str = "", contour: bool = False, height: int = 340) -> go.Figure:
     """Heatmap of the learned density exp(log q) on the grid (optionally with contour lines)."""
-    return density_figure(xs, ys, logp, title=title, contour=contour, height=height)
+    return density_figure(xs, ys, logp, title=title, contour=contour, height=height, name="q")
 
 
 def live_curves_figure(history: dict, evals: dict, entropy: float | None = None, show_kl: bool = True,
@@ -54,6 +52,8 @@ def live_curves_figure(history: dict, evals: dict, entropy: float | None = None,
         if show_kl and np.any(np.isfinite(kl)):
             fig.add_trace(go.Scatter(x=es, y=np.maximum(kl, 1e-4), name="KL(p‖q)", mode="lines",
                                      line=dict(color="#e8590c")), 1, 2)
+            tv, tt = log_ticks(np.maximum(kl, 1e-4))
+            fig.update_yaxes(tickvals=tv, ticktext=tt, row=1, col=2)
         # keep the NLL axis on the interesting part: from the floor to a bit above the median of recent values
         vals = np.concatenate([nll[np.isfinite(nll)], [entropy] if entropy is not None else []])
         if len(vals):

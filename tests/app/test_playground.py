@@ -145,7 +145,7 @@ def test_presets_load_values():
     p = paper("sine")
     assert widget(at, "pg_layers").value == p["layers"] and widget(at, "pg_batch").value == p["batch_size"]
     assert widget(at, "pg_lr").value == p["lr"]
-    next(b for b in at.button if b.label == "Tuned defaults").click().run()
+    next(b for b in at.button if b.label == "Tuned preset").click().run()
     d = fio.playground_defaults("sine")
     assert widget(at, "pg_layers").value == d["layers"] and widget(at, "pg_lr").value == d["lr"]
     # no paper preset for densities the paper did not use
