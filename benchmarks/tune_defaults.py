@@ -35,7 +35,7 @@ def main(argv=None) -> int:
         t0 = time.time()
         t.train(steps=steps)
         kl = t.evals["kl"]
-        inv = t.history.get("inv_err")
+        inv = t.evals.get("inv_err")
         print(json.dumps({"density": density, "method": method, **c, "steps": t.step,
                           "time": round(time.time() - t0, 1), "kl_last": round(kl[-1], 4), "kl_min": round(min(kl), 4),
                           "kl_mean_last5": round(float(np.mean(kl[-5:])), 4), "div": len(t.divergences),

@@ -157,9 +157,9 @@ def parse_points_csv(raw, max_rows: int = MAX_CSV_ROWS, min_rows: int = MIN_CSV_
 
 def curves_csv(history: dict, evals: dict) -> str:
     """Training curves as CSV text: one row per optimiser step (loss, grad_norm, lr, ...) with the end-of-chunk
-    evaluation columns (test_nll, kl) filled on the step where they were measured and empty elsewhere."""
+    evaluation columns (test_nll, kl, and inv_err for SNF) filled on the step where they were measured and empty elsewhere."""
     cols = [k for k in history if k != "step"]
-    ev_cols = [k for k in ("test_nll", "kl") if k in evals]
+    ev_cols = [k for k in ("test_nll", "kl", "inv_err") if k in evals]
     ev_at = {int(s): i for i, s in enumerate(evals.get("step", []))}
     rows = ["step," + ",".join(cols + ev_cols)]
     steps = list(history.get("step", []))
