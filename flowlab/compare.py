@@ -412,7 +412,7 @@ class _Job:
         self.iteration = 0
         self.cancelled = False
         self.groups: dict[str, _Group] = {}
-        self.started = time.time()
+        self.started = False  # iteration 0 evaluated (the first call compiles: deferred to start()/advance())
 
     @property
     def n_evals(self) -> int:
@@ -438,11 +438,20 @@ class _Job:
         for g in self.groups.values():
             g.evaluate(self.iteration, self.explode, self.shift)
 
+    def start(self):
+        """Evaluate the common starting point (iteration 0); compiles the evaluation functions.  Idempotent."""
+        if not self.started:
+            self._evaluate_all()
+            self.started = True
+        return self
+
     def advance(self, budget_s: float | None = None, max_pieces: int | None = None) -> float:
         """Run pieces of ``eval_every`` steps (every method in turn, each timed) until the run is done, cancelled,
         ``budget_s`` seconds have passed or ``max_pieces`` pieces ran.  Returns the progress in [0, 1]."""
         t0, pieces = time.perf_counter(), 0
         every = self.settings.every
+        if not self.cancelled:
+            self.start()
         while not self.finished:
             if all(not bool(np.any(np.asarray(g.alive))) for g in self.groups.values()):
                 self.iteration = self.settings.iterations  # everything diverged: nothing left to run
@@ -487,7 +496,6 @@ class ConvergenceRun(_Job):
         for m in settings.methods:
             p = with_inverse(self.init) if m == "self_normalizing" else dict(self.init)
             self.groups[m] = _Group(m, settings.spec, settings.optimizer, p, lam, settings.every, self.data)
-        self._evaluate_all()  # iteration 0: the common starting loss
 
     def initial_params(self, method: str) -> dict:
         """The parameters ``method`` started from (numpy copies of the shared inits)."""
@@ -495,8 +503,9 @@ class ConvergenceRun(_Job):
         return {k: np.asarray(v) for k, v in p.items()}
 
     def curves(self) -> dict:
-        """Everything a figure needs, as numpy: per method iteration (E,), time (E,), loss (E, n), SNF extras,
+        """(Starts the run if needed.)  Everything a figure needs, as numpy: per method iteration (E,), time (E,), loss (E, n), SNF extras,
         diverged_at (n,) (-1 = never), compile time; plus the settings and the true density's NLL."""
+        self.start()
         return {
             "kind": "convergence",
             "settings": self.settings.as_dict(),
@@ -527,13 +536,13 @@ class LambdaSweep(_Job):
         lam = np.repeat(np.asarray(self.lams), n)
         self.groups["self_normalizing"] = _Group("self_normalizing", settings.spec, settings.optimizer, tiled, lam,
                                                  settings.every, self.data)
-        self._evaluate_all()
 
     def curves(self) -> dict:
         """Per λ: iteration (E,), loss/angle/inv_err (E, n_inits), diverged_at (n_inits,), final NLL of the
         survivors."""
+        self.start()
         a = self.groups["self_normalizing"].arrays()
-        n, k = self.settings.n_inits, len(self.lams)
+        n = self.settings.n_inits
         per = {}
         for i, lam in enumerate(self.lams):
             sl = slice(i * n, (i + 1) * n)

@@ -21,6 +21,8 @@ TINY = dict(n_inits=3, n_points=40, iterations=4, layers=2)
 # ---- same start -------------------------------------------------------------------------------------------------------
 def test_every_method_starts_from_identical_parameters():
     run = C.ConvergenceRun(C.CompareSettings(**TINY))
+    assert not run.started
+    run.start()
     p = {m: run.initial_params(m) for m in run.settings.methods}
     assert set(p) == {"inverse", "relative", "self_normalizing"}
     for m in ("relative", "self_normalizing"):
@@ -277,3 +279,4 @@ def test_python_m_flowlab_figure_dispatches(tmp_path):
     assert main(["figure", "convergence", "--methods", "ordinary,snf", "--inits", "3", "--points", "40", "--iters",
                  "2", "--out", out, "--quiet"]) == 0
     assert os.path.exists(out + ".html")
+

@@ -65,7 +65,7 @@ def _loss_range(curves) -> tuple[float, float]:
         return 0.0, 1.0
     start = max(float(np.nanmedian([d["loss"][0] for d in (curves.get("methods") or curves["per_lambda"]).values()])),
                 float(np.percentile(vals, 50)))
-    lo = min(float(vals.min()), float(curves.get("true_nll", vals.min())))
+    lo = float(vals.min())  # the truth line is drawn only if it falls inside: it must not squash the curves
     hi = max(start, lo + 1e-3)
     pad = 0.06 * (hi - lo)
     return lo - pad, hi + 2 * pad
@@ -108,17 +108,20 @@ def convergence_figure(curves: dict, band_kind: str = "std", show_runs: bool = F
                       log=True)
     tn = curves.get("true_nll")
     if tn is not None and np.isfinite(tn):
-        for col in (1, 2):
-            fig.add_hline(y=tn, line=dict(color=TRUTH_COLOR, dash="dash", width=1.2), row=1, col=col)
+        inside = y0 <= tn <= y1
+        if inside:
+            for col in (1, 2):
+                fig.add_hline(y=tn, line=dict(color=TRUTH_COLOR, dash="dash", width=1.2), row=1, col=col)
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(color=TRUTH_COLOR, dash="dash"),
-                                 name=f"true density on these points ({tn:.3f})"), 1, 1)
+                                 name=f"true density on these points: {tn:.3f} nats"
+                                      + ("" if inside else " (below the axis)")), 1, 1)
     fig.update_yaxes(range=[y0, y1], title_text="NLL (nats)", row=1, col=1)
     fig.update_yaxes(range=[y0, y1], row=1, col=2)
     fig.update_xaxes(title_text="iteration", row=1, col=1)
     fig.update_xaxes(title_text="seconds (optimiser steps only)", row=1, col=2)
     if snf:
-        fig.update_yaxes(type="log", title_text="degrees", row=2, col=1)
-        fig.update_yaxes(type="log", exponentformat="power", row=2, col=2)
+        fig.update_yaxes(type="log", dtick=1, title_text="degrees", row=2, col=1)
+        fig.update_yaxes(type="log", dtick=1, exponentformat="power", row=2, col=2)
         fig.update_xaxes(title_text="iteration", row=2, col=1)
         fig.update_xaxes(title_text="iteration", row=2, col=2)
     opt = "gradient descent" if s["optimizer"] == "gd" else "Adam"
@@ -141,13 +144,13 @@ def _lam_label(v: float) -> str:
 
 def lambda_figure(curves: dict, height: int = 420) -> go.Figure:
     """Keller et al. App. A.5 / Table 4 trend on a toy density.  Left: final exact NLL against λ (mean ± std over the
-    inits that survived; ✕ and a count where inits diverged).  Middle: mean loss per iteration for each λ.  Right:
+    inits that survived; ✕ and a count k/n where inits failed: diverged, or ended above their starting loss).  Middle: mean loss per iteration for each λ.  Right:
     the inverse error ‖R W − I‖ per iteration for each λ (log scale)."""
     s = curves["settings"]
     lams = curves["lams"]
     per = curves["per_lambda"]
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.08,
-                        subplot_titles=("final NLL vs λ (✕: diverged or got worse)", "loss per iteration (mean over inits)",
+                        subplot_titles=("final NLL vs λ (✕ k/n: failed inits)", "loss per iteration (mean over inits)",
                                         "‖R W − I‖ per iteration"))
     cols = sample_colorscale("Viridis", [0.9 * i / max(1, len(lams) - 1) for i in range(len(lams))])
     xs, ys, es, div_x, div_text = [], [], [], [], []
@@ -164,9 +167,7 @@ def lambda_figure(curves: dict, height: int = 420) -> go.Figure:
             es.append(float(np.std(final[ok])))
         if n_div or n_worse:
             div_x.append(lab)
-            div_text.append("<br>".join(t for t in (f"{n_div}/{len(final)} diverged" if n_div else "",
-                                                    f"{n_worse}/{len(final)} ended<br>above start" if n_worse else "")
-                                        if t))
+            div_text.append(f"{n_div + n_worse}/{len(final)}")
         mean = band(d["loss"])[0]
         name = f"λ = {lab}" + (f" ({n_div} diverged)" if n_div else "")
         fig.add_trace(go.Scatter(x=d["iteration"], y=mean, mode="lines", line=dict(color=color, width=2), name=name,
@@ -180,20 +181,25 @@ def lambda_figure(curves: dict, height: int = 420) -> go.Figure:
     if div_x:
         top = (max(ys) + max(es) if ys else 1.0)
         fig.add_trace(go.Scatter(x=div_x, y=[top] * len(div_x), mode="markers+text", text=div_text,
-                                 textposition="bottom center", marker=dict(symbol="x", size=12, color="#e03131"),
+                                 textposition="top center", marker=dict(symbol="x", size=12, color="#e03131"),
                                  showlegend=False, hoverinfo="skip", textfont=dict(color="#e03131", size=11)), 1, 1)
     tn = curves.get("true_nll")
+    y0, y1 = _loss_range(curves)
     if tn is not None and np.isfinite(tn):
-        fig.add_hline(y=tn, line=dict(color=TRUTH_COLOR, dash="dash", width=1.2), row=1, col=2,
-                      annotation_text=f"true density {tn:.3f}", annotation_position="top right")
+        if y0 <= tn <= y1:
+            fig.add_hline(y=tn, line=dict(color=TRUTH_COLOR, dash="dash", width=1.2), row=1, col=2,
+                          annotation_text=f"true density {tn:.3f}", annotation_position="top right")
+        else:
+            fig.add_annotation(text=f"true density: {tn:.3f} nats (below the axis)", xref="x2 domain",
+                               yref="y2 domain", x=1, y=0.02, showarrow=False, xanchor="right",
+                               font=dict(color=TRUTH_COLOR, size=11))
     fig.update_xaxes(type="category", categoryorder="array", categoryarray=[_lam_label(v) for v in lams],
                      title_text="λ", row=1, col=1)
     fig.update_yaxes(title_text="NLL (nats)", row=1, col=1)
     fig.update_xaxes(title_text="iteration", row=1, col=2)
     fig.update_xaxes(title_text="iteration", row=1, col=3)
-    y0, y1 = _loss_range(curves)
     fig.update_yaxes(range=[y0, y1], row=1, col=2)
-    fig.update_yaxes(type="log", exponentformat="power", row=1, col=3)
+    fig.update_yaxes(type="log", dtick=1, exponentformat="power", row=1, col=3)
     opt = "gradient descent" if s["optimizer"] == "gd" else "Adam"
     fig.update_layout(height=height, font=FONT, plot_bgcolor="white", margin=dict(l=60, r=20, t=80, b=100),
                       title=dict(text=f"Self-normalizing flow, λ sweep: {density_label(s['density'])}, "

@@ -1,5 +1,6 @@
-"""AppTest of the Compare page: defaults, a tiny run to the end (figure, table, downloads), cancel, divergence shown,
-bad input (URL values, λ list, no methods)."""
+"""AppTest of the Compare page (named test_compare_page.py: tests/ and tests/app/ are not packages, so two modules
+called test_compare could not be collected in one run): defaults, a tiny run to the end (figure, table, downloads),
+cancel, divergence shown, bad input (URL values, λ list, no methods)."""
 import os
 
 import numpy as np
@@ -132,3 +133,4 @@ def test_lambda_sweep_tiny():
     rows = sweep.summary()
     assert [r["lambda"] for r in rows] == [0.1, 10.0]
     assert any(b.proto.label == "λ sweep curves (.csv)" for b in at.get("download_button"))
+
