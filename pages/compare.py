@@ -173,6 +173,11 @@ with tab_sweep:
         st.error(lam_bad)
 
 
+def _num(v) -> str:
+    """A number for a text column: 3 significant digits, or a dash where there is none (not the method's metric)."""
+    return f"{v:.3g}" if v is not None and v == v else "—"
+
+
 def _divergence_notes(curves: dict):
     for m, d in curves["methods"].items():
         div = d["diverged_at"][d["diverged_at"] >= 0]
@@ -249,11 +254,11 @@ if ss.get("cmp_active") is None:
                 "method": r["label"], "final NLL (mean)": r["final_loss_mean"], "± std": r["final_loss_std"],
                 "diverged": f"{r['diverged']}/{r['n']}",
                 "ms / iteration": 1000 * r["seconds_per_iteration"], "compile (s)": r["compile_s"],
-                "final angle (°)": r.get("final_angle_deg", nan), "final ‖RW−I‖": r.get("final_inv_err", nan)}
+                "final angle (°)": _num(r.get("final_angle_deg", nan)),
+                "final ‖RW−I‖": _num(r.get("final_inv_err", nan))}
                 for r in rows])
             fmt = {k: st.column_config.NumberColumn(format=f) for k, f in (
-                ("final NLL (mean)", "%.4f"), ("± std", "%.4f"), ("ms / iteration", "%.2f"), ("compile (s)", "%.1f"),
-                ("final angle (°)", "%.3g"), ("final ‖RW−I‖", "%.3g"))}
+                ("final NLL (mean)", "%.4f"), ("± std", "%.4f"), ("ms / iteration", "%.2f"), ("compile (s)", "%.1f"))}
             st.dataframe(df, hide_index=True, key="cmp_table", column_config=fmt)
             st.caption(f"Time per iteration is for all {curves['settings']['n_inits']} inits together (vmapped), "
                        "optimiser steps only: compilation and loss evaluation are excluded. True density's NLL on "
