@@ -48,15 +48,26 @@ def _square(fig, xs, ys, title, height):
     return fig
 
 
-def log_ticks(values, per_decade=(1, 2, 5)):
-    """Tick values and labels for a log axis covering ``values``: 1-2-5 steps per decade, written as plain numbers
-    (plotly's own minor labels on short log ranges are single digits that read as the wrong numbers)."""
+MANTISSAS = ((1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.4, 1.6, 1.8, 2, 2.5, 3, 4, 5, 6, 7, 8, 9))
+
+
+def log_ticks(values):
+    """Tick values and labels for a log axis spanning ``values``: the coarsest of 1-2-5, 1-1.5-2-3-5-7 or a finer
+    series that puts at least three ticks inside the data's range, written as plain numbers (plotly's own minor
+    labels on short log ranges are single digits that read as the wrong numbers).  ([], []) when even the finest
+    series gives fewer than two ticks: leave the axis to plotly."""
     v = np.asarray(values, np.float64)
     v = v[np.isfinite(v) & (v > 0)]
     if not len(v):
         return [], []
-    lo, hi = math.floor(math.log10(v.min())), math.ceil(math.log10(v.max()))
-    ticks = [m * 10.0 ** e for e in range(lo, hi + 1) for m in per_decade if v.min() / 1.5 <= m * 10.0 ** e <= v.max() * 1.5]
+    vmin, vmax = float(v.min()), float(v.max())
+    lo, hi = math.floor(math.log10(vmin)), math.ceil(math.log10(vmax))
+    ticks = []
+    for mantissas in MANTISSAS:
+        ticks = [float(f"{m * 10.0 ** e:.6g}") for e in range(lo, hi + 1) for m in mantissas
+                 if vmin * 0.999 <= m * 10.0 ** e <= vmax * 1.001]
+        if len(ticks) >= 3:
+            break
     if len(ticks) < 2:
-        ticks = [10.0 ** lo, 10.0 ** hi] if hi > lo else [10.0 ** lo, 10.0 ** (lo + 1)]
+        return [], []
     return ticks, [f"{t:g}" for t in ticks]

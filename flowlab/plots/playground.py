@@ -14,11 +14,12 @@ def points_figure(points, plot_range, title: str = "", labels=None, color: str =
                   height: int = 340) -> go.Figure:
     """Scatter of 2-D points on ``plot_range``; with integer ``labels`` each mode/arm gets its own colour."""
     s = np.asarray(points, np.float64)
-    # one trace per mode/arm with a single colour: a per-point colour list is slow to serialise on every redraw
+    # one trace per mode/arm with a single colour: a per-point colour list is slow to serialise on every redraw.
+    # SVG, not WebGL: a live page redraws these several times a second and browsers cap WebGL contexts (~16).
     groups = [(s, color)] if labels is None else [
         (s[np.asarray(labels) == i], LABEL_COLORS[int(i) % len(LABEL_COLORS)]) for i in np.unique(labels)]
-    fig = go.Figure([go.Scattergl(x=g[:, 0], y=g[:, 1], mode="markers", hoverinfo="skip",
-                                  marker=dict(size=3, color=c, opacity=0.55)) for g, c in groups])
+    fig = go.Figure([go.Scatter(x=g[:, 0], y=g[:, 1], mode="markers", hoverinfo="skip",
+                                marker=dict(size=3, color=c, opacity=0.55)) for g, c in groups])
     (x0, x1), (y0, y1) = plot_range
     return _square(fig, np.array([x0, x1]), np.array([y0, y1]), title, height)
 
@@ -53,7 +54,8 @@ def live_curves_figure(history: dict, evals: dict, entropy: float | None = None,
             fig.add_trace(go.Scatter(x=es, y=np.maximum(kl, 1e-4), name="KL(p‖q)", mode="lines",
                                      line=dict(color="#e8590c")), 1, 2)
             tv, tt = log_ticks(np.maximum(kl, 1e-4))
-            fig.update_yaxes(tickvals=tv, ticktext=tt, row=1, col=2)
+            if tv:
+                fig.update_yaxes(tickvals=tv, ticktext=tt, row=1, col=2)
         # keep the NLL axis on the interesting part: from the floor to a bit above the median of recent values
         vals = np.concatenate([nll[np.isfinite(nll)], [entropy] if entropy is not None else []])
         if len(vals):
