@@ -16,8 +16,8 @@ optimiser for every method.  ``hyper`` is a dict of array hyper-parameters (``la
 * ``autodiff_jacobian``  full per-sample Jacobian by forward-mode autodiff + slogdet.  O(B L D^3); for timing and
                          verification only.
 
-The data-term backprop uses the accumulator trick of App. D: a zero array added to each pre-activation y_k whose
-gradient is the backpropagated error δ_k = dNLL/dy_k (B, D).
+The data-term backprop gives the errors δ_k = dNLL/dy_k (B, D) at every pre-activation (what App. D's accumulator
+trick extracts from autodiff) by a hand-written reverse scan, checked against that trick in the tests.
 """
 from __future__ import annotations
 
@@ -58,10 +58,24 @@ def exact_nll(spec: FlowSpec, params: dict, h0):
 
 
 def _deltas(spec, params, h0):
-    """(data NLL, forward, δ (L, B, D)) with δ_k = d data-NLL / d y_k by the accumulator trick (App. D)."""
-    L, (B, D) = params["W"].shape[0], h0.shape
-    acc0 = jnp.zeros((L, B, D), h0.dtype)
-    (loss, f), delta = jax.value_and_grad(lambda a: data_nll(spec, params, h0, a), has_aux=True)(acc0)
+    """(data NLL, forward, δ (L, B, D)) with δ_k = d data-NLL / d y_k, by a hand-written reverse scan:
+
+        δ_L = z / B,    δ_k = (δ_{k+1} W_{k+1}) ⊙ s'(y_k) - (1/B) (s''/s')(y_k)    (k < L)
+
+    the same numbers as autodiff's accumulator trick (App. D, checked in the tests), one (B,D)x(D,D) product per
+    layer; at D = 2048 about 3x faster than differentiating through the scan."""
+    act = spec.activation
+    f = forward(spec, params, h0)
+    loss = -jnp.mean(log_normal(f.z) + jnp.sum(f.logdet_act, axis=0))
+    L, B = params["W"].shape[0], h0.shape[0]
+    last = jnp.arange(L) == L - 1
+
+    def back(dh, inp):  # dh = d loss / d h_k
+        W, y, is_last = inp
+        delta = jnp.where(is_last, dh, dh * act.deriv(y) - act.deriv2(y) / (act.deriv(y) * B))
+        return delta @ W, delta
+
+    _, delta = jax.lax.scan(back, f.z / B, (params["W"], f.ys, last), reverse=True)
     return loss, f, delta
 
 

@@ -31,3 +31,11 @@ def test_paper_training_is_table_2_taken_literally(density):
 def test_paper_preset_only_for_the_papers_densities():
     with pytest.raises(ValueError, match="only for trimodal, moons, sine"):
         presets.paper_training("spirals")
+
+
+def test_density_method_entries_win():
+    for (density, method), over in presets.TUNED_METHOD.items():
+        d = presets.defaults(density, method)
+        assert all(d[k] == v for k, v in over.items()) and d["method"] == method
+    assert presets.defaults("sine")["lr"] == presets.TUNED_METHOD[("sine", "relative")]["lr"]  # relative is default
+    assert presets.defaults("sine", "self_normalizing")["lr"] == presets.DEFAULT["lr"]
