@@ -525,24 +525,25 @@ def linear_flow_summary(trainer) -> dict:
 # =====================================================================================================================
 # "Try it" links: URL query strings understood by the other pages
 # =====================================================================================================================
-TRY_IT_PARAMS = {
-    "playground": ("density", "layers", "method", "activation", "lr", "batch", "seed"),
-    "layers": ("density", "layers"),
-    "compare": ("density", "layers", "lr", "inits", "iters", "optimizer"),
-    "timing": ("dims", "methods"),
-}
+def _try_it_params() -> dict[str, tuple]:
+    """The query parameters each page reads, from the pages' own validators (one source of truth)."""
+    from . import compare, io as fio
+
+    return {"playground": tuple(fio.QUERY_KEYS), "layers": ("density", "layers"),
+            "compare": tuple(compare.QUERY_KEYS), "timing": ("dims", "methods")}
 
 
 def try_it_url(page: str, **params) -> str:
     """Relative URL ``page?key=value&...`` that opens another FlowLab page preset.  Lists become comma-separated
     (``dims=64,128,256``).  Only the parameters that page reads are accepted."""
-    if page not in TRY_IT_PARAMS:
-        raise ValueError(f"Unknown page {page!r}; choose one of {', '.join(TRY_IT_PARAMS)}.")
-    bad = set(params) - set(TRY_IT_PARAMS[page])
+    known = _try_it_params()
+    if page not in known:
+        raise ValueError(f"Unknown page {page!r}; choose one of {', '.join(known)}.")
+    bad = set(params) - set(known[page])
     if bad:
         raise ValueError(f"The {page} page does not read {', '.join(sorted(bad))}.")
     parts = []
-    for k in TRY_IT_PARAMS[page]:
+    for k in known[page]:
         if k in params:
             v = params[k]
             v = ",".join(str(u) for u in v) if isinstance(v, (list, tuple)) else str(v)

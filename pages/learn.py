@@ -167,7 +167,7 @@ with tabs[3]:
     st.plotly_chart(P.flops_figure([16, 64, 256, 1024, 4096], batch, L.relative_update_flops), width="stretch",
                     key="learn_fig_flops")
     try_it("race ordinary vs relative gradient descent (Gresele Fig. 1, right)", "compare", density="moons", layers=2,
-           lr=0.1, inits=10, iters=300, optimizer="gd")
+           lr=0.1, inits=10, iters=300, opt="gd")
 
 # =====================================================================================================================
 with tabs[4]:

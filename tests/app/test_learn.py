@@ -92,3 +92,27 @@ def test_timing_remeasure_and_dimension(app):
     app.button(key="learn_time_btn").click().run()
     assert not app.exception
     assert any("At D = 128" in c.value for c in app.caption)
+
+
+def test_try_it_links_are_understood_by_their_pages(app):
+    """Every parameter of every "try it" link is accepted by the target page's validator (no fallback notes)."""
+    import re
+    from urllib.parse import parse_qs
+
+    from flowlab import benchmark, compare, io as fio, layerviz
+
+    links = re.findall(r"\]\((\w+)\?([^)]*)\)", " ".join(m.value for m in app.markdown if "Try it" in m.value))
+    assert {page for page, _ in links} == {"playground", "layers", "timing", "compare"}
+    for page, query in links:
+        q = {k: v[-1] for k, v in parse_qs(query).items()}
+        if page == "timing":
+            assert set(q) <= {"dims", "methods"}
+            benchmark.parse_dims(q["dims"]), benchmark.parse_methods(q["methods"])  # raise ValueError if bad
+            continue
+        parse = {"playground": fio.settings_from_query, "layers": layerviz.settings_from_query,
+                 "compare": compare.settings_from_query}[page]
+        known = {"playground": set(fio.QUERY_KEYS), "layers": {"density", "layers"},
+                 "compare": set(compare.QUERY_KEYS)}[page]
+        assert set(q) <= known, (page, set(q) - known)
+        _, notes = parse(q)
+        assert notes == [], (page, notes)
