@@ -24,17 +24,18 @@ _NAMES = {"density": "the density", "layers": "the number of layers", "method": 
 
 # Step time on a 2-core CPU (relative gradient, benchmarks/tune_defaults.py runs): per layer ~30 µs at batch 256,
 # ~46 µs at 512, ~62 µs at 1024, i.e. roughly proportional to layers × (batch + 300).  The chunk length is scaled by
-# that work so one chunk stays near 0.15 s (200 steps at 20 layers × batch 256, ~0.6 ms each); values come from a
+# that work so one chunk costs ~0.3 s (capped at 200 steps; the default 50 layers × batch 1024 gets 50): a browser
+# redraw costs more than that on a small machine, so longer chunks buy training throughput.  Values come from a
 # short list so only a few chunk lengths are ever compiled.
 CHUNK_CHOICES = (5, 10, 25, 50, 100, 200)
 _BATCH_OVERHEAD = 300
 _REF_WORK = 20 * (256 + _BATCH_OVERHEAD)
-_REF_STEPS = 250
+_REF_STEPS = 500
 _METHOD_COST = {"exact": 1.0, "relative": 1.0, "self_normalizing": 1.5}
 
 
 def chunk_steps_for(layers: int, batch: int, method: str) -> int:
-    """Steps per jitted chunk so that one chunk costs about as much as 250 steps at 20 layers × batch 256."""
+    """Steps per jitted chunk: about the cost of 500 steps at 20 layers × batch 256 (~0.3 s), at most 200."""
     work = max(1, int(layers)) * (max(1, int(batch)) + _BATCH_OVERHEAD) * _METHOD_COST.get(method, 1.0)
     target = _REF_STEPS * _REF_WORK / work
     return max(c for c in CHUNK_CHOICES if c <= max(target, CHUNK_CHOICES[0]))
