@@ -5,24 +5,9 @@ import re
 import time
 
 import pytest
+from pageutil import metric, wait_idle
 
 QUERY = "density=moons&layers=8&method=relative&seed=3&batch=128"
-
-
-def _wait_idle(page, timeout=60):
-    """Wait until the app has rendered and no script run is in progress."""
-    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout * 1000)
-    page.wait_for_selector('[data-testid="stMetric"]', timeout=timeout * 1000)
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if page.locator('[data-testid="stStatusWidget"]').count() == 0:
-            return
-        time.sleep(0.3)
-
-
-def _metric(page, label):
-    m = page.locator('[data-testid="stMetric"]', has_text=label).first
-    return m.locator('[data-testid="stMetricValue"]').inner_text().strip()
 
 
 def _wait_for(fn, timeout, what):
@@ -50,8 +35,8 @@ def _settings(page):
 def test_train_pause_and_share_the_url(server_url, browser, artifacts):
     page = browser.new_page(viewport={"width": 1500, "height": 2200})
     page.goto(f"{server_url}/playground?{QUERY}")
-    _wait_idle(page)
-    assert _metric(page, "Step") == "0"
+    wait_idle(page)
+    assert metric(page, "Step") == "0"
     # a deep link on a fresh server still goes through app.py's st.navigation (its sidebar caption names JAX)
     assert "JAX" in page.locator('[data-testid="stSidebar"]').inner_text()
     before = _settings(page)
@@ -60,28 +45,28 @@ def test_train_pause_and_share_the_url(server_url, browser, artifacts):
     page.screenshot(path=os.path.join(artifacts, "playground_1_loaded.png"), full_page=True)
 
     page.get_by_role("button", name=re.compile("Train")).click()
-    s1 = _wait_for(lambda: int(_metric(page, "Step").replace(",", "")) or None, 90, "the first chunk")
-    kl1 = _wait_for(lambda: _metric(page, "KL") if _metric(page, "KL") != "—" else None, 30, "a KL value")
-    _wait_for(lambda: int(_metric(page, "Step").replace(",", "")) > s1, 30, "the step counter to move")
-    _wait_for(lambda: _metric(page, "KL") != kl1, 30, "the KL value to change")
+    s1 = _wait_for(lambda: int(metric(page, "Step").replace(",", "")) or None, 90, "the first chunk")
+    kl1 = _wait_for(lambda: metric(page, "KL") if metric(page, "KL") != "—" else None, 30, "a KL value")
+    _wait_for(lambda: int(metric(page, "Step").replace(",", "")) > s1, 30, "the step counter to move")
+    _wait_for(lambda: metric(page, "KL") != kl1, 30, "the KL value to change")
     page.screenshot(path=os.path.join(artifacts, "playground_2_training.png"), full_page=True)
 
     page.get_by_role("button", name=re.compile("Pause")).click()
     # on a loaded 2-core CI machine a full rerun can queue behind several slow fragment ticks
     page.get_by_role("button", name=re.compile("Resume")).wait_for(timeout=90_000)
-    _wait_idle(page)
-    paused = _metric(page, "Step")
+    wait_idle(page)
+    paused = metric(page, "Step")
     time.sleep(1.5)
-    assert _metric(page, "Step") == paused  # pause took effect
+    assert metric(page, "Step") == paused  # pause took effect
     page.screenshot(path=os.path.join(artifacts, "playground_3_paused.png"), full_page=True)
     shared = page.url
     assert "layers=8" in shared and "density=moons" in shared and "seed=3" in shared
 
     other = browser.new_page(viewport={"width": 1500, "height": 2200})  # a colleague opens the link
     other.goto(shared)
-    _wait_idle(other)
+    wait_idle(other)
     assert _settings(other) == before
-    assert _metric(other, "Step") == "0"  # a fresh session: same settings, its own training
+    assert metric(other, "Step") == "0"  # a fresh session: same settings, its own training
     other.screenshot(path=os.path.join(artifacts, "playground_4_shared_link.png"), full_page=True)
     other.close()
     page.close()
