@@ -48,6 +48,21 @@ def test_hand_written_deltas_equal_the_accumulator_trick(act, x64):
     (loss_ad, _), delta_ad = jax.value_and_grad(lambda a: G.data_nll(spec, params, batch, a), has_aux=True)(acc0)
     assert abs(float(loss - loss_ad)) < 1e-12
     np.testing.assert_allclose(np.asarray(delta), np.asarray(delta_ad), rtol=1e-10, atol=1e-12)
+    # the relative gradient's variant stops the scan at layer 2 and takes δ_1 from the carry
+    _, _, delta_short, dx = G._backward(spec, params, batch, input_errors=False)
+    assert dx is None
+    np.testing.assert_allclose(np.asarray(delta_short), np.asarray(delta_ad), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_relative_shallow_flows_match_exact_times_WtW(layers, x64):
+    """L = 1 (a lone affine layer: the reverse scan runs over no layer) and L = 2 take the same path as deeper flows."""
+    spec, p, x = _setup("smooth_leaky_relu", L=layers)
+    rel = G.make_grad_fn("relative", spec)(p, x, {})[0]
+    ex = G.exact_grads(spec, p, x)
+    want_W = jnp.einsum("lij,lkj,lkm->lim", ex["W"], p["W"], p["W"]) + jnp.einsum(
+        "li,lj,ljk->lik", ex["b"], p["b"], p["W"])
+    np.testing.assert_allclose(rel["W"], want_W, atol=1e-9)
 
 
 @pytest.mark.parametrize("act", ACTS)
