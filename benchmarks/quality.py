@@ -53,7 +53,7 @@ def run(density: str, method: str, settings: dict, budget: float, n_eval: int, s
     s.pop("epochs", None)
     t_wall = time.perf_counter()
     trainer = build_trainer(density, seed=seed, **s)
-    trainer.train(budget_s=budget)
+    trainer.train(budget_s=budget, fit_schedule=True)  # the cosine decay ends with the budget
     res = {"density": density, "method": method, "steps": trainer.step, "train_seconds": round(trainer.elapsed, 2),
            "wall_seconds": round(time.perf_counter() - t_wall, 2), "divergences": [d.message for d in
                                                                                    trainer.divergences],

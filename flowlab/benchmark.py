@@ -359,6 +359,18 @@ def load_recorded(folder) -> list:
     return sorted(out, key=lambda pr: str(pr[1].meta.get("date", "")), reverse=True)
 
 
+def newest_per_platform(recorded) -> list:
+    """Names of the newest recorded run of each platform (cpu, gpu, ...), newest first, from ``load_recorded``'s
+    (path-or-name, BenchResult) list: what the Timing page shows side by side before anything is chosen."""
+    seen, out = set(), []
+    for name, run in recorded:
+        plat = run.meta.get("platform", "?")
+        if plat not in seen:
+            seen.add(plat)
+            out.append(name)
+    return out
+
+
 def _jsonable(o):
     if isinstance(o, dict):
         return {str(k): _jsonable(v) for k, v in o.items()}
@@ -831,5 +843,5 @@ def cli_main(argv=None) -> int:
 
 
 __all__ = ["BenchConfig", "BenchResult", "BenchmarkRun", "BenchmarkWorker", "Point", "cli_main", "default_dims",
-           "fit_slope", "iter_benchmark", "load_recorded", "measure_point", "parse_dims", "parse_methods",
-           "predict_time", "run_benchmark", "METHODS"]
+           "fit_slope", "iter_benchmark", "load_recorded", "measure_point", "newest_per_platform", "parse_dims",
+           "parse_methods", "predict_time", "run_benchmark", "METHODS"]

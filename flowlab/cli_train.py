@@ -28,6 +28,9 @@ def add_train_args(p):
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--budget", type=float, help="training time budget in seconds (compile included)")
     g.add_argument("--steps", type=int, help="number of optimiser steps")
+    p.add_argument("--fixed-schedule", action="store_true",
+                   help="with --budget: keep the preset's decay_steps instead of ending the cosine decay with the "
+                        "budget at this machine's measured step rate")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -69,11 +72,15 @@ def run_train(args) -> int:
                          f"  KL {kl:.4f}  {time.perf_counter() - t0:5.1f}s")
         sys.stderr.flush()
 
-    trainer.train(steps=args.steps, budget_s=args.budget, callback=progress)
+    fit = args.budget is not None and not args.fixed_schedule
+    trainer.train(steps=args.steps, budget_s=args.budget, callback=progress, fit_schedule=fit)
     if not args.quiet:
         sys.stderr.write("\n")
     for d in trainer.divergences:
         print(f"warning: {d.message}", file=sys.stderr)
+    drift = trainer.inverse_drift_warning()
+    if drift:
+        print(f"warning: {drift}", file=sys.stderr)
     config = {"density": args.density, **trainer.config_dict()}
     save_model(out / "model.npz", trainer.spec, trainer.params, trainer.norm, config)
     hist = trainer.history_arrays()

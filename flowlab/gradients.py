@@ -224,5 +224,6 @@ def angle_degrees(g1: dict, g2: dict, keys=("W", "b")):
     """Angle in degrees between two gradients (flattened over ``keys``), as in Keller et al. Fig. 3."""
     a = jnp.concatenate([g1[k].ravel() for k in keys])
     c = jnp.concatenate([g2[k].ravel() for k in keys])
-    cos = jnp.dot(a, c) / (jnp.linalg.norm(a) * jnp.linalg.norm(c) + 1e-30)
-    return jnp.degrees(jnp.arccos(jnp.clip(cos, -1.0, 1.0)))
+    a, c = a / (jnp.linalg.norm(a) + 1e-30), c / (jnp.linalg.norm(c) + 1e-30)
+    # 2·atan2(|â − ĉ|, |â + ĉ|): accurate near 0° and 180°, where arccos of a rounded cosine is not
+    return jnp.degrees(2.0 * jnp.arctan2(jnp.linalg.norm(a - c), jnp.linalg.norm(a + c)))

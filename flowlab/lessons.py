@@ -403,9 +403,11 @@ def relative_update_flops(d: int, b: int) -> dict:
 # Lesson 5 — self-normalizing flows
 # =====================================================================================================================
 def angle_deg(a, b) -> float:
-    a, b = np.ravel(a), np.ravel(b)
-    c = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
-    return math.degrees(math.acos(max(-1.0, min(1.0, c))))
+    """Angle between two arrays (flattened) in degrees, θ = 2·atan2(‖â − b̂‖, ‖â + b̂‖) for unit vectors â, b̂:
+    accurate for tiny angles too, where acos of a rounded cosine cannot resolve less than ~1e-6 degrees."""
+    a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
+    a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
+    return math.degrees(2.0 * math.atan2(np.linalg.norm(a - b), np.linalg.norm(a + b)))
 
 
 def linear_layer_grads(W, H, R=None):

@@ -29,6 +29,10 @@ from .activations import make_activation
 from .flow import FlowSpec, Norm, init_params, log_prob, logdet_weights
 
 OPTIMIZERS = ("adam", "sgd")
+# Self-normalizing flows: mean_k ||R_k W_k - I||_F above this means the learned inverses no longer track W.  Healthy
+# runs stay near 1e-2 (lam = 1) or 1e-3 (lam = 10); runs that went bad passed 0.37 on their way to 30 (README).
+INVERSE_DRIFT_WARN = 0.25
+_clock = time.perf_counter  # training time is measured with this (a test can substitute a fake clock)
 
 
 @dataclass(frozen=True)
@@ -254,12 +258,12 @@ class Trainer:
         if self.stopped:
             return None
         fn = make_chunk(self.spec, self.cfg)
-        t0 = time.perf_counter()
+        t0 = _clock()
         step0 = self.step
         state, prev, m, ev, status = fn(self.state, self._prev, self._data, self._test, self._test_logp, self.norm,
                                         self.hyper)
         ok = bool(status["ok"])
-        self.elapsed += time.perf_counter() - t0
+        self.elapsed += _clock() - t0
         self.state, self._prev = state, prev
         n_new = self.step - step0  # metric rows that belong to kept updates (negative: a rollback into the past)
         if n_new < 0:
@@ -293,21 +297,53 @@ class Trainer:
         self.divergences.append(div)
         return div
 
+    def inverse_drift_warning(self) -> str | None:
+        """A sentence for the user when a self-normalizing flow's learned inverses have drifted from W⁻¹ (latest
+        mean ‖R_k W_k − I‖_F above ``INVERSE_DRIFT_WARN``), else None.  Keller et al.'s gradient uses R_kᵀ for
+        W_k⁻ᵀ (eq. 10), so it then no longer follows the likelihood, and the test NLL can climb without any NaN for
+        the divergence guard to catch."""
+        errs = self.evals.get("inv_err")
+        if not errs or not errs[-1] > INVERSE_DRIFT_WARN:
+            return None
+        return (f"The learned inverses no longer match the weights: mean ‖R W − I‖ is {errs[-1]:.2g} (0 at the "
+                f"start, {INVERSE_DRIFT_WARN:g} is the alarm level). The self-normalizing gradient uses R in place of "
+                f"W⁻¹, so it now drifts away from the exact gradient and the test NLL can climb. Raise the "
+                f"reconstruction weight λ (now {float(self.hyper['lam']):g}) or lower the learning rate.")
+
     def resume(self):
         """Clear the stop set by the divergence guard (e.g. after lowering the learning rate)."""
         self.stopped = False
 
-    def train(self, steps: int | None = None, budget_s: float | None = None, callback=None):
+    def train(self, steps: int | None = None, budget_s: float | None = None, callback=None,
+              fit_schedule: bool = False):
         """Run chunks until ``steps`` optimiser steps or ``budget_s`` seconds of training time (compile excluded
-        from neither: the first chunk compiles).  ``callback(trainer)`` after each chunk."""
+        from neither: the first chunk compiles).  ``callback(trainer)`` after each chunk.
+
+        ``fit_schedule`` (time budget only): the cosine decay ends when the budget does, whatever this machine's
+        speed.  After every chunk past the first (compiling) one, ``decay_steps`` becomes the current step plus the
+        steps that still fit at the rate measured since then:
+
+            decay_steps = step + (budget_s - elapsed) · (steps since chunk 1) / (seconds since chunk 1)
+
+        An array hyper-parameter, so nothing recompiles; warm-up is unchanged, and a constant learning rate
+        (``decay_steps`` = 0) stays constant."""
         if steps is None and budget_s is None:
             raise ValueError("Give a number of steps or a time budget.")
+        if fit_schedule and budget_s is None:
+            raise ValueError("Fitting the schedule to the budget needs a time budget (budget_s).")
+        mark = None  # (step, elapsed) after the first chunk of this call
         while not self.stopped:
             if steps is not None and self.step >= steps:
                 break
             if budget_s is not None and self.elapsed >= budget_s:
                 break
             self.run_chunk()
+            if fit_schedule and float(self.hyper["decay_steps"]) > 0:
+                if mark is None:
+                    mark = (self.step, self.elapsed)
+                elif self.elapsed > mark[1] and self.step > mark[0]:
+                    rate = (self.step - mark[0]) / (self.elapsed - mark[1])
+                    self.set_hyper(decay_steps=self.step + max(0.0, budget_s - self.elapsed) * rate)
             if callback:
                 callback(self)
         return self

@@ -292,6 +292,10 @@ def live():
                    f"{sess.divergence.lr / 3:.2g}) or clip gradients harder (smaller max norm under *More "
                    "settings*), then press Resume.", icon="⚠️")
 
+    drift = t.inverse_drift_warning() if t is not None else None
+    if drift:
+        st.warning(drift, icon="⚠️")
+
     c1, c2, c3 = st.columns(3)
     title = "uploaded points" if sess.uploaded else "target samples"
     fkey = (sess.data_id, settings["density"], settings["seed"])

@@ -145,7 +145,7 @@ b2.button("■ Cancel", key="tm_cancel", on_click=_cancel, disabled=not running,
 
 recorded = _recorded_runs()
 labels = {name: f"{r.label}  ({name})" for name, r in recorded}
-b3.multiselect("Recorded runs to show", list(labels), default=list(labels)[:1], key="tm_show",
+b3.multiselect("Recorded runs to show", list(labels), default=B.newest_per_platform(recorded), key="tm_show",
                format_func=labels.get, placeholder="none recorded" if not labels else "choose recorded runs")
 
 

@@ -59,6 +59,22 @@ def test_json_round_trip(tiny_run, tmp_path):
     assert B.load_recorded(tmp_path)[0][0] == path
 
 
+def test_newest_per_platform(tiny_run):
+    """One run per platform, the newest of each, in load_recorded's newest-first order."""
+    res, _ = tiny_run
+
+    def rec(platform, date):
+        r = B.BenchResult.from_dict(json.loads(res.to_json()))
+        r.meta.update(platform=platform, date=date)
+        return r
+
+    recorded = [("gpu_new", rec("gpu", "2026-11-23")), ("cpu_new", rec("cpu", "2026-11-22")),
+                ("gpu_old", rec("gpu", "2026-11-01")), ("cpu_old", rec("cpu", "2026-10-01"))]
+    assert B.newest_per_platform(recorded) == ["gpu_new", "cpu_new"]
+    assert B.newest_per_platform(recorded[2:]) == ["gpu_old", "cpu_old"]
+    assert B.newest_per_platform([]) == []
+
+
 def test_csv_table(tiny_run, tmp_path):
     res, _ = tiny_run
     rows = list(csv.DictReader(io.StringIO(res.to_csv())))

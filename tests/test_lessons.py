@@ -153,6 +153,16 @@ def test_lesson_relative_update_matches_flowlab_relative_gradient(x64):
 
 
 # ---- lesson 5: self-normalizing flows --------------------------------------------------------------------------------
+def test_angle_is_accurate_for_tiny_and_large_angles(x64):
+    """The angle helpers resolve angles far below acos's ~1e-6° floor, and agree with the definition elsewhere."""
+    for theta in (1e-12, 1e-9, 0.3, 2.0, math.pi - 1e-9):
+        a, b = np.array([2.0, 0.0, 0.0]), 3.0 * np.array([math.cos(theta), math.sin(theta), 0.0])
+        assert L.angle_deg(a, b) == pytest.approx(math.degrees(theta), rel=1e-6)
+        g = G.angle_degrees({"W": jnp.asarray(a)}, {"W": jnp.asarray(b)}, keys=("W",))
+        assert float(g) == pytest.approx(math.degrees(theta), rel=1e-6)
+    assert L.angle_deg([1.0, 2.0], [1.0, 2.0]) == 0.0
+
+
 def test_snf_angle_curve():
     r = L.snf_angle_curve(d=6, b=128, rel_errors=np.linspace(0, 1, 11), seed=0)
     assert r["angle"][0] == pytest.approx(0.0, abs=1e-6) and r["recon"][0] < 1e-10

@@ -9,11 +9,12 @@ from flowlab.train import build_trainer
 def test_defaults_merge_density_and_method_overrides():
     d = presets.defaults("sine")
     assert d["method"] == "relative" and d["layers"] == presets.DEFAULT["layers"]
-    t = presets.defaults("trimodal")
-    assert t["lr"] == presets.TUNED["trimodal"]["lr"] != presets.DEFAULT["lr"]
-    s = presets.defaults("trimodal", "self_normalizing")
-    assert s["method"] == "self_normalizing" and s["lr"] == t["lr"]
-    assert s["decay_steps"] == presets.METHOD_OVERRIDES["self_normalizing"]["decay_steps"] != t["decay_steps"]
+    t = presets.defaults("moons")
+    assert t["warmup"] == presets.TUNED["moons"]["warmup"] != presets.DEFAULT["warmup"]
+    s = presets.defaults("moons", "self_normalizing")
+    assert s["method"] == "self_normalizing" and s["warmup"] == t["warmup"]
+    for key in ("decay_steps", "batch_size", "lam"):
+        assert s[key] == presets.METHOD_OVERRIDES["self_normalizing"][key] != t[key]
     assert presets.defaults("checkerboard") == {**presets.DEFAULT, **presets.METHOD_OVERRIDES.get("relative", {})}
 
 

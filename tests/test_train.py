@@ -99,6 +99,45 @@ def test_schedule_warmup_and_cosine_decay():
     assert float(lr_at(make_hyper(lr=0.5), 10_000)) == 0.5
 
 
+def test_fit_schedule_ends_the_decay_with_the_budget(monkeypatch):
+    """With a clock where every chunk takes exactly 1 s, a 10 s budget of 5-step chunks runs 50 steps, and from the
+    second chunk on decay_steps = step + (10 - elapsed) * 5 steps/s = 50: the cosine reaches its floor at the end."""
+    import flowlab.train as T
+
+    t = _small(chunk_steps=5, warmup=0, decay_steps=7, final_lr_frac=0.05)
+    clock = iter(np.arange(0.0, 1000.0, 1.0))  # run_chunk reads it before and after a chunk: 1 s each
+    monkeypatch.setattr(T, "_clock", lambda: float(next(clock)))
+    seen = []
+    t.train(budget_s=10.0, fit_schedule=True, callback=lambda tr: seen.append(float(tr.hyper["decay_steps"])))
+    assert t.step == 50 and t.elapsed == 10.0
+    assert seen[0] == 7.0  # the first (compiling) chunk has no rate yet: the given schedule stands
+    assert seen[1:] == [50.0] * 9
+    lr = t.history_arrays()["lr"]
+    assert lr[-1] == pytest.approx(3e-3 * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * 49 / 50))), rel=1e-5)
+    with pytest.raises(ValueError, match="time budget"):
+        t.train(steps=60, fit_schedule=True)
+    const = _small(chunk_steps=5, warmup=0, decay_steps=0)  # e.g. the paper preset: constant learning rate
+    const.train(budget_s=10.0, fit_schedule=True)
+    assert float(const.hyper["decay_steps"]) == 0.0 and np.ptp(const.history_arrays()["lr"]) == 0.0
+
+
+def test_snf_inverse_drift_is_reported():
+    """Healthy learned inverses give no warning; inverses knocked off W⁻¹ give one that names ‖RW − I‖ and λ."""
+    from flowlab.train import INVERSE_DRIFT_WARN
+
+    t = _small("self_normalizing", chunk_steps=10, lam=2.0)
+    t.run_chunk()
+    assert t.evals["inv_err"][-1] < INVERSE_DRIFT_WARN and t.inverse_drift_warning() is None
+    p = dict(t.state.params)
+    p["R"] = 2.0 * p["R"]  # R W = 2 I: ||R W - I||_F = sqrt(2) per layer
+    t.state = t.state._replace(params=p)
+    t.run_chunk()
+    msg = t.inverse_drift_warning()
+    assert t.evals["inv_err"][-1] > 1.0 and msg is not None
+    assert f"{t.evals['inv_err'][-1]:.2g}" in msg and "λ (now 2)" in msg
+    assert _small("relative").inverse_drift_warning() is None  # no learned inverses, nothing to say
+
+
 def test_clipping_bounds_the_update():
     spec = FlowSpec(2, 3)
     cfg = TrainConfig("exact", batch_size=32, chunk_steps=1, optimizer="sgd")

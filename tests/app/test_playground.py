@@ -136,6 +136,20 @@ def test_lr_change_applies_live_structural_change_stops():
     assert at.button(key="pg_train").label == "▶ Train"
 
 
+def test_snf_inverse_drift_warning_is_shown():
+    """Learned inverses knocked far off W⁻¹ (R = 20 W⁻¹: one chunk of Adam steps cannot pull them back) bring a
+    warning that names ‖R W − I‖ and λ; healthy ones do not."""
+    at = app({**TINY, "method": "self_normalizing", "lam": "3"})
+    at.button(key="pg_step_btn").click().run()
+    no_errors(at)
+    assert not any("learned inverses" in w.value for w in at.warning)
+    t = at.session_state["pg_session"].trainer
+    t.state = t.state._replace(params={**t.state.params, "R": 20.0 * t.state.params["R"]})
+    at.button(key="pg_step_btn").click().run()
+    no_errors(at)
+    assert any("learned inverses no longer match" in w.value and "λ (now 3)" in w.value for w in at.warning)
+
+
 def test_presets_load_values():
     at = app({"density": "sine"})
     next(b for b in at.button if b.label == "Paper preset").click().run()

@@ -49,7 +49,10 @@ def test_page_renders_with_controls():
 @pytest.mark.skipif(not _has_recorded(), reason="no recorded benchmark in assets/benchmarks yet")
 def test_recorded_run_is_shown_without_running():
     at = _fresh()
-    assert at.multiselect(key="tm_show").value, "the newest recorded run is selected by default"
+    from flowlab.benchmark import load_recorded, newest_per_platform
+
+    want = newest_per_platform([(p.name, r) for p, r in load_recorded(RECORDED)])
+    assert at.multiselect(key="tm_show").value == want, "the newest recorded run of each platform is shown"
     keys = {c.key for c in at.get("plotly_chart")}
     assert {"tm_fig_time", "tm_fig_speedup", "tm_fig_memory"} <= keys
     assert any(c.value.startswith("**Recorded:**") for c in at.caption)
