@@ -30,9 +30,9 @@ TUNED: dict[str, dict] = {
 TUNED_METHOD: dict[tuple[str, str], dict] = {
     ("sine", "relative"): dict(lr=2e-2),
 }
-# Self-normalizing flows: with lam = 1 the learned inverses lost track of W in 3 of 24 30k-step runs (||RW - I||
-# from 1e-2 to 30, max |W| from 3 to 150, KL from 0.3 to 2-5.6 nats with no NaN to catch); lam = 10 kept ||RW - I||
-# near 1e-3 and |W| below 6 on the same seeds.  Small batches and many steps suit SNF: moons at batch 256 (100k
+# Self-normalizing flows: with lam = 1, 3 of 24 30k-step runs went bad late (KL from 0.3-1.5 nats at step 12k to
+# 2.1-5.6 at the end, no NaN to catch); traced on one such run, the learned inverses lost track of W (||RW - I|| from
+# 1e-2 to 30, max |W| from 3 to 150), where lam = 10 kept ||RW - I|| near 1e-3 and |W| below 3 on the same seed.  Small batches and many steps suit SNF: moons at batch 256 (100k
 # steps) reached KL 0.026-0.068 over 4 seeds where batch 1024 (40k steps, the same time) reached 0.11-0.24.
 METHOD_OVERRIDES: dict[str, dict] = {"self_normalizing": dict(batch_size=256, lam=10.0, decay_steps=60_000)}
 
