@@ -31,6 +31,7 @@ import numpy as np  # noqa: E402
 
 from flowlab import presets  # noqa: E402
 from flowlab.densities import get_density  # noqa: E402
+from flowlab.session import with_chunk_steps  # noqa: E402
 from flowlab.train import build_trainer  # noqa: E402
 
 GOAL_KL = 0.05
@@ -51,6 +52,7 @@ def run(density: str, method: str, settings: dict, budget: float, n_eval: int, s
     s = dict(settings)
     s["method"] = method
     s.pop("epochs", None)
+    s = with_chunk_steps(s)  # the CLI's chunk length: the test-set evaluation every ~0.3 s, not every 50 steps
     t_wall = time.perf_counter()
     trainer = build_trainer(density, seed=seed, **s)
     trainer.train(budget_s=budget, fit_schedule=True)  # the cosine decay ends with the budget

@@ -13,6 +13,7 @@ from . import presets
 from .densities import get_density, names
 from .gradients import TRAIN_METHODS
 from .io import save_model
+from .session import with_chunk_steps
 from .train import build_trainer
 
 
@@ -50,7 +51,7 @@ def settings_from_args(args) -> dict:
         raise ValueError(f"--budget must be a positive number of seconds, got {args.budget}.")
     if args.steps is not None and args.steps <= 0:
         raise ValueError(f"--steps must be a positive integer, got {args.steps}.")
-    return s
+    return with_chunk_steps(s)
 
 
 def run_train(args) -> int:

@@ -4,7 +4,7 @@ import pytest
 
 from flowlab import io as fio
 from flowlab.session import (CHUNK_CHOICES, PlaygroundSession, chunk_steps_for, data_plot_range, model_log_prob,
-                             model_samples, steps_per_second)
+                             model_samples, steps_per_second, with_chunk_steps)
 
 
 def tiny(**kw):
@@ -117,3 +117,11 @@ def test_model_helpers_shapes():
     smp = model_samples(t.spec, t.params, t.norm, seed=1)
     assert lp.shape == (7,) and np.all(np.isfinite(lp)) and smp.shape[1] == 2 and np.all(np.isfinite(smp))
     assert s.entropy() == pytest.approx(-np.mean(t.test_logp))
+
+
+def test_with_chunk_steps_fills_in_the_playground_chunk_length():
+    s = {"layers": 50, "batch_size": 256, "method": "self_normalizing", "lr": 1e-2}
+    out = with_chunk_steps(s)
+    assert out["chunk_steps"] == chunk_steps_for(50, 256, "self_normalizing", 4.0) == 200 and "chunk_steps" not in s
+    assert with_chunk_steps({**s, "layers": 200, "batch_size": 4096})["chunk_steps"] < 50  # heavy: short chunks
+    assert with_chunk_steps({**s, "chunk_steps": 7})["chunk_steps"] == 7  # an explicit length stands
