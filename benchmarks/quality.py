@@ -1,8 +1,9 @@
 """The quality bar of the core engine: KL(p‖q) reached within a fixed training-time budget.
 
 For each density and method, train from FlowLab's tuned defaults (``flowlab.presets.defaults``) for ``--budget``
-seconds of wall-clock training (the first chunk's compile time included), then measure on fresh samples that the
-training never saw (``--n-eval`` points from a separate seed):
+seconds of wall-clock training (the first chunk's compile time included), keep the weights of the chunk end with
+the lowest NLL on the trainer's own held-out split (``Trainer.train(keep_best=True)``), then measure on fresh samples
+that neither the training nor that choice saw (``--n-eval`` points from a separate seed):
 
     test NLL = -mean log q(x),   KL(p‖q) = test NLL - H(p)        (H(p) from the density registry, MC 200k)
 
@@ -55,8 +56,11 @@ def run(density: str, method: str, settings: dict, budget: float, n_eval: int, s
     s = with_chunk_steps(s)  # the CLI's chunk length (200 steps at the defaults), not build_trainer's 50
     t_wall = time.perf_counter()
     trainer = build_trainer(density, seed=seed, **s)
-    trainer.train(budget_s=budget, fit_schedule=True)  # the cosine decay ends with the budget
-    res = {"density": density, "method": method, "steps": trainer.step, "train_seconds": round(trainer.elapsed, 2),
+    # the cosine decay ends with the budget; the weights with the lowest held-out NLL (trainer's own test split) are kept
+    trainer.train(budget_s=budget, fit_schedule=True, keep_best=True)
+    kept = trainer.restored.step if trainer.restored else trainer.step
+    res = {"density": density, "method": method, "steps": trainer.step, "kept_step": kept,
+           "final_heldout_nll": trainer.evals["test_nll"][-1], "kept_heldout_nll": trainer.best.test_nll, "train_seconds": round(trainer.elapsed, 2),
            "wall_seconds": round(time.perf_counter() - t_wall, 2), "divergences": [d.message for d in
                                                                                    trainer.divergences],
            "settings": {k: (v if not isinstance(v, float) or np.isfinite(v) else str(v)) for k, v in s.items()}}
@@ -88,7 +92,8 @@ def main(argv=None) -> int:
         rows.append(r)
         ok = "PASS" if (preset == "tuned" and r["kl"] <= GOAL_KL and not r["divergences"]) else (
             "FAIL" if preset == "tuned" else "ref")
-        print(f"{preset:5s} {density:9s} {method:17s} steps {r['steps']:6d} in {r['train_seconds']:5.1f} s  "
+        print(f"{preset:5s} {density:9s} {method:17s} steps {r['steps']:6d} (kept {r['kept_step']:6d}) in "
+              f"{r['train_seconds']:5.1f} s  "
               f"test NLL {r['test_nll']:.4f}  H {r['entropy']:.4f}  KL {r['kl']:.4f} "
               f"(paired {r['kl_paired']:.4f} ± {r['kl_paired_se']:.4f})  divergences {len(r['divergences'])}  {ok}",
               flush=True)

@@ -32,6 +32,8 @@ def add_train_args(p):
     p.add_argument("--fixed-schedule", action="store_true",
                    help="with --budget: keep the preset's decay_steps instead of ending the cosine decay with the "
                         "budget at this machine's measured step rate")
+    p.add_argument("--keep-last", action="store_true",
+                   help="save the last weights instead of those of the chunk end with the lowest held-out NLL")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -74,9 +76,14 @@ def run_train(args) -> int:
         sys.stderr.flush()
 
     fit = args.budget is not None and not args.fixed_schedule
-    trainer.train(steps=args.steps, budget_s=args.budget, callback=progress, fit_schedule=fit)
+    trainer.train(steps=args.steps, budget_s=args.budget, callback=progress, fit_schedule=fit,
+                  keep_best=not args.keep_last)
     if not args.quiet:
         sys.stderr.write("\n")
+    kept = trainer.restored
+    if kept is not None:
+        print(f"kept the weights of step {kept.step} (held-out NLL {kept.test_nll:.4f}; last step {trainer.step}: "
+              f"{trainer.evals['test_nll'][-1]:.4f})", file=sys.stderr)
     for d in trainer.divergences:
         print(f"warning: {d.message}", file=sys.stderr)
     drift = trainer.inverse_drift_warning()
@@ -92,8 +99,9 @@ def run_train(args) -> int:
         for i in range(len(hist.get("step", []))):
             w.writerow([int(hist["step"][i])] + [f"{hist[k][i]:.6g}" for k in keys])
     d = get_density(args.density)
-    summary = {"density": args.density, "steps": trainer.step, "train_seconds": trainer.elapsed,
-               "test_nll": trainer.evals["test_nll"][-1], "kl": trainer.evals["kl"][-1],
+    nll, kl = (kept.test_nll, kept.kl) if kept else (trainer.evals["test_nll"][-1], trainer.evals["kl"][-1])
+    summary = {"density": args.density, "steps": trainer.step, "kept_step": kept.step if kept else trainer.step,
+               "train_seconds": trainer.elapsed, "test_nll": nll, "kl": kl,
                "entropy": d.entropy(), "diverged": [x.message for x in trainer.divergences], "evals": trainer.evals,
                "settings": {k: (v if not isinstance(v, float) or np.isfinite(v) else str(v)) for k, v in s.items()}}
     (out / "metrics.json").write_text(json.dumps(summary, indent=1))

@@ -37,6 +37,51 @@ def test_short_training_lowers_nll(method):
         assert len(t.evals["inv_err"]) == len(t.evals["step"]) and np.all(np.isfinite(t.evals["inv_err"]))
 
 
+def test_data_init_starts_far_below_orthogonal_and_is_reproducible():
+    """init="data" (flow.data_init on the standardised training data) vs the orthogonal init it rescales."""
+    nll = {}
+    for init in (None, "data"):
+        t = _small(layers=30, init=init)
+        nll[init] = -float(np.mean(t.log_prob(t.x_test)))
+    assert nll["data"] < 5.0 < nll[None], nll  # 30 layers of orthogonal W shrink the moons to a point
+    a, b = _small(init="data", seed=3), _small(init="data", seed=3)
+    np.testing.assert_array_equal(a.params["W"], b.params["W"])
+    t = _small("self_normalizing", init="data")
+    rw = jnp.einsum("lij,ljk->lik", t.params["R"], t.params["W"])
+    np.testing.assert_allclose(rw, jnp.broadcast_to(jnp.eye(2), rw.shape), atol=1e-5)
+    assert t.config_dict()["init"] == "data"
+
+
+def test_bad_init_names():
+    spec, cfg = FlowSpec(2, 3), TrainConfig()
+    with pytest.raises(ValueError, match="needs the"):
+        init_state(spec, cfg, init="data")
+    with pytest.raises(ValueError, match="Unknown initialisation"):
+        init_state(spec, cfg, init="zeros")
+
+
+def test_keep_best_restores_the_lowest_held_out_nll():
+    t = _small(chunk_steps=20, lr=1e-2)
+    t.train(steps=100)
+    best = t.best
+    assert best is not None and best.test_nll == min(t.evals["test_nll"])
+    # spoil the weights: the next chunk's held-out NLL is far worse than the best, so restore_best brings it back
+    t.state = t.state._replace(params={**t.params, "b": t.params["b"] + 3.0})
+    t.set_hyper(lr=1e-6)
+    t.run_chunk()
+    assert t.evals["test_nll"][-1] > best.test_nll + 1.0
+    assert t.restore_best() is best and t.restored is best
+    np.testing.assert_allclose(-float(np.mean(t.log_prob(t.x_test))), best.test_nll, rtol=1e-5)
+    assert t.config_dict()["kept_step"] == best.step < t.step
+    assert t.restore_best() is None  # nothing left to restore
+    t.run_chunk()
+    assert t.restored is None  # training moved on
+    # train(keep_best=True) ends on the weights whose held-out NLL was the lowest of the run
+    u = _small(chunk_steps=20, lr=3e-2)
+    u.train(steps=200, keep_best=True)
+    np.testing.assert_allclose(-float(np.mean(u.log_prob(u.x_test))), min(u.evals["test_nll"]), rtol=1e-5)
+
+
 def test_second_chunk_call_compiles_nothing():
     t = _small()
     t.run_chunk()
