@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 from flowlab import presets  # noqa: E402
 from flowlab.densities import get_density  # noqa: E402
 from flowlab.session import with_chunk_steps  # noqa: E402
-from flowlab.train import build_trainer  # noqa: E402
+from flowlab.train import build_trainer, train_candidates  # noqa: E402
 
 GOAL_KL = 0.05
 
@@ -49,17 +49,21 @@ def evaluate(trainer, density: str, n_eval: int, seed: int = 777_777) -> dict:
             "kl_paired_se": float(np.std(lp - lq) / np.sqrt(n_eval)), "finite": bool(np.all(np.isfinite(lq)))}
 
 
-def run(density: str, method: str, settings: dict, budget: float, n_eval: int, seed: int) -> dict:
+def run(density: str, method: str, settings: dict, budget: float, n_eval: int, seed: int, candidates: int = 1) -> dict:
     s = dict(settings)
     s["method"] = method
     s.pop("epochs", None)
     s = with_chunk_steps(s)  # the CLI's chunk length (200 steps at the defaults), not build_trainer's 50
     t_wall = time.perf_counter()
     trainer = build_trainer(density, seed=seed, **s)
-    # the cosine decay ends with the budget; the weights with the lowest held-out NLL (trainer's own test split) are kept
-    trainer.train(budget_s=budget, fit_schedule=True, keep_best=True)
+    # the cosine decay ends with the budget; the weights with the lowest held-out NLL (trainer's own test split) are
+    # kept; with several candidates (seeds seed, seed+1, ..., one thread each) the one with the lowest such NLL
+    trainer, cands = train_candidates(trainer, candidates, budget_s=budget, fit_schedule=True, keep_best=True)
     kept = trainer.restored.step if trainer.restored else trainer.step
-    res = {"density": density, "method": method, "steps": trainer.step, "kept_step": kept,
+    res = {"density": density, "method": method, "seed": trainer.seed, "candidates": [
+        {"seed": c.seed, "steps": c.step, "kept_heldout_nll": c.best.test_nll if c.best else None,
+         "kl_fresh": evaluate(c, density, n_eval)["kl"]} for c in cands] if len(cands) > 1 else None,
+           "steps": trainer.step, "kept_step": kept,
            "final_heldout_nll": trainer.evals["test_nll"][-1], "kept_heldout_nll": trainer.best.test_nll, "train_seconds": round(trainer.elapsed, 2),
            "wall_seconds": round(time.perf_counter() - t_wall, 2), "divergences": [d.message for d in
                                                                                    trainer.divergences],
@@ -76,18 +80,20 @@ def main(argv=None) -> int:
     ap.add_argument("--paper", action="store_true", help="also run the paper's settings (relative) as a reference")
     ap.add_argument("--n-eval", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--candidates", type=int, default=1,
+                    help="train this many seeds side by side (one thread each) and keep the lowest held-out NLL")
     ap.add_argument("--json", default=None, help="write the results here")
     a = ap.parse_args(argv)
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"jax {jax.__version__} on {jax.devices()[0].platform} ({os.cpu_count()} cores), load {load:.2f}, "
-          f"budget {a.budget:.0f} s per run, goal KL <= {GOAL_KL}")
+          f"budget {a.budget:.0f} s per run, goal KL <= {GOAL_KL}, {a.candidates} candidate(s) per tuned run")
     rows = []
     plan = [(d, m, "tuned", presets.defaults(d, m)) for d in a.densities for m in a.methods]
     if a.paper:
         plan += [(d, "relative", "paper", presets.paper_training(d)) for d in a.densities]
     for density, method, preset, settings in plan:
-        r = run(density, method, settings, a.budget, a.n_eval, a.seed)
+        r = run(density, method, settings, a.budget, a.n_eval, a.seed, a.candidates if preset == "tuned" else 1)
         r["preset"] = preset
         rows.append(r)
         ok = "PASS" if (preset == "tuned" and r["kl"] <= GOAL_KL and not r["divergences"]) else (
@@ -97,6 +103,10 @@ def main(argv=None) -> int:
               f"test NLL {r['test_nll']:.4f}  H {r['entropy']:.4f}  KL {r['kl']:.4f} "
               f"(paired {r['kl_paired']:.4f} ± {r['kl_paired_se']:.4f})  divergences {len(r['divergences'])}  {ok}",
               flush=True)
+        for c in r["candidates"] or []:
+            print(f"      candidate seed {c['seed']}: {c['steps']} steps, kept held-out NLL {c['kept_heldout_nll']:.4f}, "
+                  f"KL on the fresh points {c['kl_fresh']:.4f}{'  <- kept' if c['seed'] == r['seed'] else ''}",
+                  flush=True)
     tuned = [r for r in rows if r["preset"] == "tuned"]
     passed = sum(r["kl"] <= GOAL_KL and not r["divergences"] for r in tuned)
     print(f"{passed}/{len(tuned)} tuned runs reach KL <= {GOAL_KL} within {a.budget:.0f} s")
@@ -104,7 +114,7 @@ def main(argv=None) -> int:
         out = {"benchmark": "quality", "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"), "device": f"{jax.devices()[0].platform} · {platform.processor() or platform.machine()}",
             "cpu_count": os.cpu_count(), "load_average_1min": load, "jax": jax.__version__, "budget_s": a.budget,
-            "goal_kl": GOAL_KL, "n_eval": a.n_eval, "results": rows}
+            "goal_kl": GOAL_KL, "n_eval": a.n_eval, "candidates": a.candidates, "results": rows}
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps(out, indent=1))
         print(f"wrote {a.json}")

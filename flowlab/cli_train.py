@@ -14,7 +14,7 @@ from .densities import get_density, names
 from .gradients import TRAIN_METHODS
 from .io import save_model
 from .session import with_chunk_steps
-from .train import build_trainer
+from .train import build_trainer, train_candidates
 
 
 def add_train_args(p):
@@ -34,6 +34,9 @@ def add_train_args(p):
                         "budget at this machine's measured step rate")
     p.add_argument("--keep-last", action="store_true",
                    help="save the last weights instead of those of the chunk end with the lowest held-out NLL")
+    p.add_argument("--candidates", type=int, default=1,
+                   help="train this many seeds (seed, seed+1, ...) side by side, one thread each, on the same data, "
+                        "and save the one with the lowest held-out NLL (use at most one per CPU core)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -53,6 +56,8 @@ def settings_from_args(args) -> dict:
         raise ValueError(f"--budget must be a positive number of seconds, got {args.budget}.")
     if args.steps is not None and args.steps <= 0:
         raise ValueError(f"--steps must be a positive integer, got {args.steps}.")
+    if args.candidates < 1:
+        raise ValueError(f"--candidates must be a positive integer, got {args.candidates}.")
     return with_chunk_steps(s)
 
 
@@ -76,10 +81,15 @@ def run_train(args) -> int:
         sys.stderr.flush()
 
     fit = args.budget is not None and not args.fixed_schedule
-    trainer.train(steps=args.steps, budget_s=args.budget, callback=progress, fit_schedule=fit,
-                  keep_best=not args.keep_last)
+    trainer, cands = train_candidates(trainer, args.candidates, steps=args.steps, budget_s=args.budget,
+                                      callback=progress, fit_schedule=fit, keep_best=not args.keep_last)
     if not args.quiet:
         sys.stderr.write("\n")
+    if len(cands) > 1:
+        for c in cands:
+            nll = c.best.test_nll if c.best and not args.keep_last else c.evals["test_nll"][-1]
+            print(f"candidate seed {c.seed}: {c.step} steps, held-out NLL {nll:.4f}"
+                  f"{'  <- saved' if c is trainer else ''}", file=sys.stderr)
     kept = trainer.restored
     if kept is not None:
         print(f"kept the weights of step {kept.step} (held-out NLL {kept.test_nll:.4f}; last step {trainer.step}: "
@@ -100,7 +110,8 @@ def run_train(args) -> int:
             w.writerow([int(hist["step"][i])] + [f"{hist[k][i]:.6g}" for k in keys])
     d = get_density(args.density)
     nll, kl = (kept.test_nll, kept.kl) if kept else (trainer.evals["test_nll"][-1], trainer.evals["kl"][-1])
-    summary = {"density": args.density, "steps": trainer.step, "kept_step": kept.step if kept else trainer.step,
+    summary = {"density": args.density, "seed": trainer.seed, "candidates": len(cands), "steps": trainer.step,
+               "kept_step": kept.step if kept else trainer.step,
                "train_seconds": trainer.elapsed, "test_nll": nll, "kl": kl,
                "entropy": d.entropy(), "diverged": [x.message for x in trainer.divergences], "evals": trainer.evals,
                "settings": {k: (v if not isinstance(v, float) or np.isfinite(v) else str(v)) for k, v in s.items()}}

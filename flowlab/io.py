@@ -190,7 +190,9 @@ LIMITS = {"layers": (1, 200), "batch": (1, 4096), "seed": (0, 2**31 - 1), "ntrai
           "warmup": (0, 100_000), "decay": (0, 10_000_000), "lr": (1e-6, 1.0), "clip": (1e-3, 1e6), "lam": (0.0, 1e3)}
 DEFAULT_DENSITY = "moons"
 QUERY_KEYS = ("density", "layers", "method", "activation", "lr", "batch", "seed", "ntrain", "clip", "warmup", "decay",
-              "lam", "contour")
+              "lam", "init", "contour")
+INIT_LABELS = {"data": "data-dependent (every layer's input standardised)", "orthogonal": "orthogonal W, zero b",
+               "identity_noise": "identity + small noise (Keller et al.)"}
 
 
 def playground_defaults(density: str | None = None, method: str | None = None) -> dict:
@@ -204,7 +206,8 @@ def playground_defaults(density: str | None = None, method: str | None = None) -
             "activation": d["activation"], "lr": float(d["lr"]), "batch": int(d["batch_size"]), "seed": 0,
             "ntrain": int(d.get("n_train", 100_000)), "clip": float(d.get("clip", 10.0)),
             "warmup": int(d.get("warmup", 0)),
-            "decay": int(d.get("decay_steps", 0)), "lam": float(d.get("lam", 1.0)), "contour": False}
+            "decay": int(d.get("decay_steps", 0)), "lam": float(d.get("lam", 1.0)),
+            "init": d.get("init") or "orthogonal", "contour": False}
 
 
 def _first(v):
@@ -269,6 +272,11 @@ def settings_from_query(params) -> tuple[dict, list[str]]:
             s["activation"] = q["activation"]
         else:
             bad("activation", q["activation"], f"choose one of: {', '.join(ACTIVATION_NAMES)}")
+    if "init" in q:
+        if q["init"] in INIT_LABELS:
+            s["init"] = q["init"]
+        else:
+            bad("init", q["init"], f"choose one of: {', '.join(INIT_LABELS)}")
     if "contour" in q:
         c = q["contour"].lower()
         if c in ("1", "true", "yes", "on"):

@@ -16,11 +16,11 @@ import numpy as np
 from .flow import FlowSpec, Norm, log_prob, sample
 from .train import Divergence, Trainer, build_trainer
 
-STRUCTURAL = ("density", "layers", "method", "activation", "batch", "seed", "ntrain")
+STRUCTURAL = ("density", "layers", "method", "activation", "batch", "seed", "ntrain", "init")
 HYPER = ("lr", "clip", "warmup", "decay", "lam")
 _NAMES = {"density": "the density", "layers": "the number of layers", "method": "the gradient method",
           "activation": "the activation", "batch": "the batch size", "seed": "the seed",
-          "ntrain": "the training-set size", "data": "the uploaded data"}
+          "ntrain": "the training-set size", "init": "the initialisation", "data": "the uploaded data"}
 
 # Step time on a 2-core CPU (relative gradient, benchmarks/tune_defaults.py runs): per layer ~30 µs at batch 256,
 # ~46 µs at 512, ~62 µs at 1024, i.e. roughly proportional to layers × (batch + 300).  The chunk length is scaled by
@@ -160,7 +160,7 @@ class PlaygroundSession:
             s = self.settings
             kw = dict(layers=s["layers"], method=s["method"], activation=s["activation"], batch_size=s["batch"],
                       chunk_steps=chunk_steps_for(s["layers"], s["batch"], s["method"]), seed=s["seed"],
-                      **self.hyper_kw())
+                      init=s.get("init"), **self.hyper_kw())
             if self.data is not None:
                 self.trainer = build_trainer(data=self.data, **kw)
             else:

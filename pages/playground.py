@@ -58,7 +58,7 @@ def _load_url_settings():
 def _apply_tuned():
     density = ss[K["density"]]
     d = fio.playground_defaults(density, ss[K["method"]])  # keep the chosen method, take its tuned settings
-    for k in ("layers", "method", "activation", "lr", "batch", "ntrain", "clip", "warmup", "decay", "lam"):
+    for k in ("layers", "method", "activation", "lr", "batch", "ntrain", "clip", "warmup", "decay", "lam", "init"):
         ss[K[k]] = d[k]
     ss["pg_msg"] = ("info", f"Loaded FlowLab's tuned defaults for {density} with the {METHOD_LABELS[d['method']]} "
                             "method.")
@@ -72,6 +72,7 @@ def _apply_paper():
     ss[K["ntrain"]] = int(presets.PAPER_TRAIN_SIZE)
     ss[K["warmup"]], ss[K["decay"]] = 0, 0  # the paper uses a constant learning rate, no warm-up and no clipping
     ss[K["clip"]] = float(fio.LIMITS["clip"][1])
+    ss[K["init"]] = "orthogonal"
     ss["pg_msg"] = ("info", f"Loaded the paper's settings for {density} (Gresele et al. 2020, Table 2): "
                             f"{p['layers']} layers, batch {p['batch_size']}, learning rate {p['lr']:g}, "
                             f"{presets.PAPER_TRAIN_SIZE:,} training points; the paper trains {p['epochs']:,} epochs "
@@ -150,6 +151,11 @@ with st.sidebar:
         st.number_input("λ (self-normalizing reconstruction weight)", min_value=0.0,
                         max_value=fio.LIMITS["lam"][1], format="%.3g", key=K["lam"],
                         disabled=ss[K["method"]] != "self_normalizing")
+        st.selectbox("Initial weights", list(fio.INIT_LABELS), key=K["init"], format_func=fio.INIT_LABELS.get,
+                     help="Data-dependent: random rotations whose rows are scaled and biases shifted so that every "
+                          "layer's input starts with mean 0 and variance 1 on the training data. Orthogonal: the "
+                          "same rotations with zero biases; through many layers the activations then shrink the "
+                          "data towards a point, and the first steps have to undo that.")
         st.checkbox("Contour lines on the learned density", key=K["contour"])
 
 settings = {k: ss[K[k]] for k in fio.QUERY_KEYS}

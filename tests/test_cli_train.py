@@ -35,3 +35,27 @@ def test_train_paper_preset_and_bad_input(tmp_path, capsys):
     assert "unicorn" in capsys.readouterr().err
     assert main(["train", "--density", "moons", "--steps", "0", "--out", str(tmp_path)]) == 2
     assert "--steps must be a positive integer" in capsys.readouterr().err
+
+
+def test_train_candidates_saves_the_lowest_held_out_nll(tmp_path, capsys):
+    rc = main(["train", "--density", "moons", "--steps", "100", "--layers", "3", "--batch-size", "32",
+               "--candidates", "2", "--out", str(tmp_path), "--quiet"])
+    assert rc == 0
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("candidate seed")]
+    assert [ln.split(":")[0] for ln in lines] == ["candidate seed 0", "candidate seed 1"]
+    nlls = [float(ln.split("held-out NLL ")[1].split()[0]) for ln in lines]
+    saved = [ln for ln in lines if ln.endswith("<- saved")]
+    assert len(saved) == 1 and float(saved[0].split("held-out NLL ")[1].split()[0]) == min(nlls)
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    assert summary["candidates"] == 2 and summary["seed"] == int(saved[0].split(":")[0].split()[-1])
+    assert abs(summary["test_nll"] - min(nlls)) < 1e-4
+    assert main(["train", "--density", "moons", "--steps", "5", "--candidates", "0", "--out", str(tmp_path)]) == 2
+    assert "--candidates must be a positive integer" in capsys.readouterr().err
+
+
+def test_keep_last_saves_the_last_weights(tmp_path):
+    assert main(["train", "--density", "moons", "--steps", "60", "--layers", "2", "--batch-size", "16",
+                 "--keep-last", "--out", str(tmp_path), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    assert summary["kept_step"] == summary["steps"] and summary["test_nll"] == summary["evals"]["test_nll"][-1]

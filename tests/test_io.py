@@ -102,10 +102,11 @@ def test_curves_csv_rows_and_eval_columns():
 def test_query_round_trip():
     s, notes = fio.settings_from_query({"density": "sine", "layers": "7", "method": "self_normalizing",
                                         "activation": "tanh_linear", "lr": "0.0005", "batch": "64", "seed": "3",
-                                        "decay": "9000", "contour": "1"})
+                                        "decay": "9000", "init": "identity_noise", "contour": "1"})
     assert notes == []
     assert (s["density"], s["layers"], s["method"], s["activation"], s["lr"], s["batch"], s["seed"], s["decay"],
-            s["contour"]) == ("sine", 7, "self_normalizing", "tanh_linear", 0.0005, 64, 3, 9000, True)
+            s["init"], s["contour"]) == ("sine", 7, "self_normalizing", "tanh_linear", 0.0005, 64, 3, 9000,
+                                         "identity_noise", True)
     s2, notes2 = fio.settings_from_query(fio.settings_to_query(s))
     assert s2 == s and notes2 == []
 
@@ -117,6 +118,7 @@ def test_query_missing_keys_take_density_defaults():
     d = defaults("trimodal")
     assert notes == [] and s["layers"] == d["layers"] and s["lr"] == d["lr"] and s["batch"] == d["batch_size"]
     assert s["decay"] == d.get("decay_steps", 0) and s["warmup"] == d.get("warmup", 0)
+    assert s["init"] == "orthogonal" and fio.settings_from_query({"density": "moons"})[0]["init"] == "data"
     s0, _ = fio.settings_from_query({})
     assert s0["density"] == fio.DEFAULT_DENSITY
 
@@ -126,7 +128,7 @@ def test_query_missing_keys_take_density_defaults():
     ("layers", "2.5", "not an integer"), ("lr", "-1", "between"), ("lr", "nan", "between"), ("lr", "x", "number"),
     ("batch", "0", "between"), ("method", "magic", "choose one of"), ("activation", "relu", "choose one of"),
     ("contour", "maybe", "use 1 or 0"), ("seed", "-4", "between"), ("decay", "-1", "between"),
-    ("decay", "1e3.5", "not an integer"),
+    ("decay", "1e3.5", "not an integer"), ("init", "zeros", "choose one of"),
 ])
 def test_query_bad_values_fall_back_with_a_note(key, value, why):
     good, _ = fio.settings_from_query({"density": "moons"})
@@ -141,3 +143,9 @@ def test_query_unknown_density_and_list_values():
     assert len(notes) == 1 and "unicorn" in notes[0]
     s, _ = fio.settings_from_query({"method": "self-normalizing"})
     assert s["method"] == "self_normalizing"
+
+
+def test_every_trainer_initialisation_has_a_playground_label():
+    from flowlab.flow import TRAINER_INITS
+
+    assert set(fio.INIT_LABELS) == set(TRAINER_INITS)

@@ -34,9 +34,14 @@ def test_paper_preset_only_for_the_papers_densities():
         presets.paper_training("spirals")
 
 
-def test_density_method_entries_win():
+def test_density_method_entries_win(monkeypatch):
+    monkeypatch.setitem(presets.TUNED_METHOD, ("sine", "relative"), {"lr": 0.0123, "batch_size": 77})
+    monkeypatch.setitem(presets.TUNED, "sine", {"lr": 0.5})
     for (density, method), over in presets.TUNED_METHOD.items():
         d = presets.defaults(density, method)
         assert all(d[k] == v for k, v in over.items()) and d["method"] == method
-    assert presets.defaults("sine")["lr"] == presets.TUNED_METHOD[("sine", "relative")]["lr"]  # relative is default
-    assert presets.defaults("sine", "self_normalizing")["lr"] == presets.DEFAULT["lr"]
+    assert presets.defaults("sine")["lr"] == 0.0123  # relative is the default method; its entry beats TUNED
+    assert presets.defaults("sine", "self_normalizing")["lr"] == 0.5  # TUNED applies to every method
+    # method overrides beat the density's shared entry: SNF keeps its batch size
+    assert presets.defaults("moons", "self_normalizing")["batch_size"] == \
+        presets.METHOD_OVERRIDES["self_normalizing"]["batch_size"]

@@ -83,6 +83,11 @@ def test_structural_change_stops_with_message_and_lr_change_keeps_training():
     assert "discarded" in msg and "gradient method" in msg
     # untrained: silent
     assert s.update(tiny(lr=1e-4, layers=3, method="relative")) is None
+    # the initialisation is structural: it decides the starting weights
+    s.step_once()
+    msg = s.update(tiny(lr=1e-4, layers=3, method="relative", init="data"))
+    assert "discarded" in msg and "initialisation" in msg
+    assert s.ensure_trainer().init == "data"
 
 
 def test_divergence_stops_and_is_reported():

@@ -9,7 +9,8 @@ import pytest
 
 from flowlab import gradients as G
 from flowlab.flow import FlowSpec
-from flowlab.train import TrainConfig, build_trainer, init_state, lr_at, make_chunk, make_hyper
+from flowlab.train import (TrainConfig, build_trainer, init_state, lr_at, make_chunk, make_hyper,
+                           train_candidates)
 
 
 def _small(method="relative", **kw):
@@ -80,6 +81,25 @@ def test_keep_best_restores_the_lowest_held_out_nll():
     u = _small(chunk_steps=20, lr=3e-2)
     u.train(steps=200, keep_best=True)
     np.testing.assert_allclose(-float(np.mean(u.log_prob(u.x_test))), min(u.evals["test_nll"]), rtol=1e-5)
+
+
+def test_candidates_share_the_data_and_the_lowest_held_out_nll_wins():
+    t = _small(chunk_steps=20, lr=1e-2)
+    best, cands = train_candidates(t, 3, steps=60)
+    assert cands[0] is t and [c.seed for c in cands] == [t.seed, t.seed + 1, t.seed + 2]
+    for c in cands[1:]:
+        np.testing.assert_array_equal(c.x_train, t.x_train)
+        np.testing.assert_array_equal(c.x_test, t.x_test)
+        assert not np.array_equal(c.initial_params["W"], t.initial_params["W"])
+    assert all(c.step == 60 for c in cands)
+    assert best.best.test_nll == min(c.best.test_nll for c in cands)
+    # keep_best (the default) left every candidate on its best weights
+    for c in cands:
+        np.testing.assert_allclose(-float(np.mean(c.log_prob(c.x_test))), c.best.test_nll, rtol=1e-5)
+    with pytest.raises(ValueError, match="fresh weights"):
+        train_candidates(t, 2, steps=80)
+    with pytest.raises(ValueError, match="positive integer"):
+        train_candidates(_small(), 0, steps=10)
 
 
 def test_second_chunk_call_compiles_nothing():
