@@ -64,7 +64,8 @@ def run(density: str, method: str, settings: dict, budget: float, n_eval: int, s
         {"seed": c.seed, "steps": c.step, "kept_heldout_nll": c.best.test_nll if c.best else None,
          "kl_fresh": evaluate(c, density, n_eval)["kl"]} for c in cands] if len(cands) > 1 else None,
            "steps": trainer.step, "kept_step": kept,
-           "final_heldout_nll": trainer.evals["test_nll"][-1], "kept_heldout_nll": trainer.best.test_nll, "train_seconds": round(trainer.elapsed, 2),
+           "final_heldout_nll": trainer.evals["test_nll"][-1], "kept_heldout_nll": trainer.best.test_nll,
+           "train_seconds": round(trainer.elapsed, 2),
            "wall_seconds": round(time.perf_counter() - t_wall, 2), "divergences": [d.message for d in
                                                                                    trainer.divergences],
            "settings": {k: (v if not isinstance(v, float) or np.isfinite(v) else str(v)) for k, v in s.items()}}
@@ -104,7 +105,8 @@ def main(argv=None) -> int:
               f"(paired {r['kl_paired']:.4f} ± {r['kl_paired_se']:.4f})  divergences {len(r['divergences'])}  {ok}",
               flush=True)
         for c in r["candidates"] or []:
-            print(f"      candidate seed {c['seed']}: {c['steps']} steps, kept held-out NLL {c['kept_heldout_nll']:.4f}, "
+            print(f"      candidate seed {c['seed']}: {c['steps']} steps, kept held-out NLL "
+                  f"{c['kept_heldout_nll']:.4f}, "
                   f"KL on the fresh points {c['kl_fresh']:.4f}{'  <- kept' if c['seed'] == r['seed'] else ''}",
                   flush=True)
     tuned = [r for r in rows if r["preset"] == "tuned"]

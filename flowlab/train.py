@@ -348,9 +348,9 @@ class Trainer:
         in ``restored``), or None when nothing changed.
 
         Why: late in training the held-out NLL still moves by a few hundredths of a nat from chunk to chunk (moons,
-        relative gradient at batch 512, learning rate 5e-4: KL 0.047 -> 0.076 within 2500 steps), so the last chunk's weights are
-        a draw from that spread.  The held-out set then serves as a validation set: its NLL at the kept step is
-        biased low, so measure the result on fresh data (benchmarks/quality.py does)."""
+        relative gradient at batch 512, learning rate 5e-4: KL 0.047 -> 0.076 within 2500 steps), so the last
+        chunk's weights are a draw from that spread.  The held-out set then serves as a validation set: its NLL at the
+        kept step is biased low, so measure the result on fresh data (benchmarks/quality.py does)."""
         b = self.best
         if b is None or b.params is self.state.params:
             return None
@@ -419,7 +419,8 @@ class Trainer:
 
 
 def train_candidates(trainer: Trainer, n: int, steps: int | None = None, budget_s: float | None = None,
-                     fit_schedule: bool = False, keep_best: bool = True, callback=None) -> tuple[Trainer, list[Trainer]]:
+                     fit_schedule: bool = False, keep_best: bool = True,
+                     callback=None) -> tuple[Trainer, list[Trainer]]:
     """Train ``n`` candidates side by side and return (the one with the lowest held-out NLL, all of them).
 
     Candidate k is ``trainer`` with seed ``trainer.seed + k``: other initial weights and minibatch order, the same
@@ -485,5 +486,6 @@ def build_trainer(density: str | None = None, *, data=None, layers=8, method="re
     return Trainer(spec, cfg, x_train, x_test, test_logp, seed, hyper_kw, standardize, init)
 
 
-__all__ = ["TrainConfig", "TrainState", "Trainer", "Checkpoint", "Divergence", "train_candidates", "make_hyper", "make_chunk", "init_state",
+__all__ = ["TrainConfig", "TrainState", "Trainer", "Checkpoint", "Divergence", "train_candidates", "make_hyper",
+           "make_chunk", "init_state",
            "build_trainer", "lr_at", "replace"]

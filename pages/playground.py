@@ -153,7 +153,8 @@ with st.sidebar:
                         disabled=ss[K["method"]] != "self_normalizing")
         st.selectbox("Initial weights", list(fio.INIT_LABELS), key=K["init"], format_func=fio.INIT_LABELS.get,
                      help="Data-dependent: random rotations whose rows are scaled and biases shifted so that every "
-                          "layer's input starts with mean 0 and variance 1 on the training data. Orthogonal: the "
+                          "layer's pre-activation (the input of its activation) starts with mean 0 and variance 1 on "
+                          "the training data. Orthogonal: the "
                           "same rotations with zero biases; through many layers the activations then shrink the "
                           "data towards a point, and the first steps have to undo that.")
         st.checkbox("Contour lines on the learned density", key=K["contour"])
