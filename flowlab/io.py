@@ -191,8 +191,7 @@ LIMITS = {"layers": (1, 200), "batch": (1, 4096), "seed": (0, 2**31 - 1), "ntrai
 DEFAULT_DENSITY = "moons"
 QUERY_KEYS = ("density", "layers", "method", "activation", "lr", "batch", "seed", "ntrain", "clip", "warmup", "decay",
               "lam", "init", "contour")
-INIT_LABELS = {"data": "data-dependent (pre-activations standardised)", "orthogonal": "orthogonal W, zero b",
-               "identity_noise": "identity + small noise (Keller et al.)"}
+INIT_LABELS = {"data": "data-dependent", "orthogonal": "orthogonal", "identity_noise": "identity + noise"}
 
 
 def playground_defaults(density: str | None = None, method: str | None = None) -> dict:

@@ -156,7 +156,8 @@ with st.sidebar:
                           "layer's pre-activation (the input of its activation) starts with mean 0 and variance 1 on "
                           "the training data. Orthogonal: the "
                           "same rotations with zero biases; through many layers the activations then shrink the "
-                          "data towards a point, and the first steps have to undo that.")
+                          "data towards a point, and the first steps have to undo that. Identity + noise: W = I plus "
+                          "small Gaussian noise (Keller et al. App. A.3).")
         st.checkbox("Contour lines on the learned density", key=K["contour"])
 
 settings = {k: ss[K[k]] for k in fio.QUERY_KEYS}
