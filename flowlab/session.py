@@ -197,6 +197,12 @@ class PlaygroundSession:
         if self.trainer is not None:
             self.trainer.reset()
 
+    def restore_best(self):
+        """Pause and put back the weights with the lowest test NLL so far (``Trainer.restore_best``); returns that
+        checkpoint, or None when there is no trainer or the current weights are already the best."""
+        self.running = False
+        return None if self.trainer is None else self.trainer.restore_best()
+
     def tick(self) -> Divergence | None:
         """One UI tick: one chunk if running, nothing otherwise."""
         return self._chunk() if self.running else None

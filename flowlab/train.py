@@ -205,6 +205,7 @@ class Checkpoint(NamedTuple):
     test_nll: float
     kl: float  # NaN without a true density
     params: dict
+    row: dict  # every evaluation of that chunk end but step and time (test_nll, kl, inv_err, ...)
 
 
 @dataclass
@@ -310,7 +311,8 @@ class Trainer:
             self.evals.setdefault("inv_err", []).append(float(ev["inv_err"]))
         nll = self.evals["test_nll"][-1]
         if np.isfinite(nll) and (self.best is None or nll < self.best.test_nll):
-            self.best = Checkpoint(self.step, nll, self.evals["kl"][-1], self.state.params)
+            row = {k: v[-1] for k, v in self.evals.items() if k not in ("step", "time")}
+            self.best = Checkpoint(self.step, nll, self.evals["kl"][-1], self.state.params, row)
         if ok:
             return None
         lr = float(self.hyper["lr"])
@@ -344,8 +346,9 @@ class Trainer:
 
     def restore_best(self) -> Checkpoint | None:
         """Put back the weights with the lowest held-out NLL seen at any chunk end (``best``), if they are not the
-        current ones.  The step count, schedule and optimiser moments carry on.  Returns that checkpoint (also kept
-        in ``restored``), or None when nothing changed.
+        current ones.  The step count, schedule and optimiser moments carry on; ``evals`` gets one more row at the
+        current step with the checkpoint's evaluations, so the curves and the latest test NLL describe the weights
+        now in place.  Returns that checkpoint (also kept in ``restored``), or None when nothing changed.
 
         Why: late in training the held-out NLL still moves by a few hundredths of a nat from chunk to chunk (moons,
         relative gradient at batch 512, learning rate 5e-4: KL 0.047 -> 0.076 within 2500 steps), so the last
@@ -357,6 +360,8 @@ class Trainer:
         self.state = self.state._replace(params=b.params)
         self._prev = self.state
         self.restored = b
+        for k, v in self.evals.items():
+            v.append(self.step if k == "step" else self.elapsed if k == "time" else b.row.get(k, float("nan")))
         return b
 
     def resume(self):

@@ -102,6 +102,18 @@ def _reset():
     _session().reset()
 
 
+def _best():
+    sess = _session()
+    last = sess.latest("test_nll")
+    b = sess.restore_best()
+    if b is None:
+        ss["pg_msg"] = ("info", "Nothing to restore: train first, or the current weights already have the lowest "
+                                "test NLL so far.")
+    else:
+        ss["pg_msg"] = ("info", f"Restored the weights of step {b.step:,} (test NLL {b.test_nll:.4f}; the last "
+                                f"weights had {last:.4f}). Training continues from them when you press Resume.")
+
+
 # ---- page ----------------------------------------------------------------------------------------------------------
 if getattr(PagesManager, "uses_pages_directory", False):
     # A shared link opened on a freshly started server: until app.py has run st.navigation once, Streamlit serves
@@ -202,7 +214,7 @@ if ss.get("pg_msg"):
     getattr(st, kind)(text)
 
 # ---- controls --------------------------------------------------------------------------------------------------------
-b1, b2, b3, b4 = st.columns([1, 1, 1, 3])
+b1, b2, b3, b5, b4 = st.columns([1, 1, 1, 1, 2])
 train_label = "⏸ Pause" if sess.running else ("▶ Resume" if sess.step > 0 else "▶ Train")
 b1.button(train_label, key="pg_train", on_click=_guard(_toggle), type="primary", disabled=not ready,
           width="stretch")
@@ -210,6 +222,9 @@ b2.button("⏭ Step", key="pg_step_btn", on_click=_guard(_step), disabled=not re
           help="Run one chunk of optimiser steps, then stay paused.")
 b3.button("↺ Reset", key="pg_reset", on_click=_guard(_reset), disabled=not ready, width="stretch",
           help="Back to the initial weights of this seed (same seed → same weights).")
+b5.button("★ Best", key="pg_best", on_click=_guard(_best), disabled=not ready, width="stretch",
+          help="Pause and put back the weights with the lowest test NLL seen at any chunk so far. Late in training "
+               "the test NLL still wobbles from chunk to chunk; the command line keeps these weights by default.")
 dev = jax.devices()[0]
 b4.markdown(f"**Device:** {dev.platform.upper()} · {getattr(dev, 'device_kind', '') or dev.platform}")
 

@@ -130,3 +130,19 @@ def test_with_chunk_steps_fills_in_the_playground_chunk_length():
     assert out["chunk_steps"] == chunk_steps_for(50, 256, "self_normalizing", 4.0) == 200 and "chunk_steps" not in s
     assert with_chunk_steps({**s, "layers": 200, "batch_size": 4096})["chunk_steps"] < 50  # heavy: short chunks
     assert with_chunk_steps({**s, "chunk_steps": 7})["chunk_steps"] == 7  # an explicit length stands
+
+
+def test_restore_best_pauses_and_returns_the_checkpoint():
+    s = PlaygroundSession()
+    s.update(tiny())
+    assert s.restore_best() is None  # no trainer yet
+    s.start()
+    s.tick()
+    s.tick()
+    assert s.running
+    t = s.trainer
+    t.state = t.state._replace(params={**t.params, "b": t.params["b"] + 4.0})  # the current weights are now worse
+    b = s.restore_best()
+    assert not s.running and b is t.best and t.params is b.params
+    assert s.latest("test_nll") == b.test_nll
+    assert s.restore_best() is None  # already in place

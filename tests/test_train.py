@@ -71,8 +71,12 @@ def test_keep_best_restores_the_lowest_held_out_nll():
     t.set_hyper(lr=1e-6)
     t.run_chunk()
     assert t.evals["test_nll"][-1] > best.test_nll + 1.0
+    n_evals = len(t.evals["step"])
     assert t.restore_best() is best and t.restored is best
     np.testing.assert_allclose(-float(np.mean(t.log_prob(t.x_test))), best.test_nll, rtol=1e-5)
+    # one more evaluation row, at the current step, describes the weights now in place
+    assert all(len(v) == n_evals + 1 for v in t.evals.values())
+    assert t.evals["step"][-1] == t.step and t.evals["test_nll"][-1] == best.test_nll == min(t.evals["test_nll"])
     assert t.config_dict()["kept_step"] == best.step < t.step
     assert t.restore_best() is None  # nothing left to restore
     t.run_chunk()

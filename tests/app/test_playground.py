@@ -48,7 +48,7 @@ def test_widget_defaults_and_url_out():
     assert widget(at, "pg_source").value == "Toy density"
     assert [o for o in widget(at, "pg_density").options][:3] == ["Mixture of 3 Gaussians (paper's MoG)",
                                                                  "Two moons (paper)", "Sine wave (paper)"]
-    assert [b.label for b in at.button][:3] == ["▶ Train", "⏭ Step", "↺ Reset"]
+    assert [b.label for b in at.button][:4] == ["▶ Train", "⏭ Step", "↺ Reset", "★ Best"]
     assert metric(at, "Step") == "0"
     assert not at.warning  # no URL notes
     # every setting goes out to the URL
@@ -204,3 +204,24 @@ def test_csv_upload_bad_is_rejected_precisely(content, match):
     assert not at.exception
     assert len(at.error) == 1 and "bad.csv" in at.error[0].value and match in at.error[0].value
     assert at.button(key="pg_train").disabled
+
+
+def test_best_button_restores_the_lowest_test_nll():
+    at = app(TINY)
+    at.button(key="pg_best").click().run()  # nothing trained yet: says so, changes nothing
+    no_errors(at)
+    assert any("Nothing to restore" in i.value for i in at.info)
+    for _ in range(3):
+        at.button(key="pg_step_btn").click().run()
+    at.number_input(key="pg_lr").set_value(1e-6).run()  # so the next chunk cannot repair what we spoil
+    t = at.session_state["pg_session"].trainer
+    t.state = t.state._replace(params={**t.state.params, "b": t.state.params["b"] + 4.0})  # spoil the weights
+    at.button(key="pg_step_btn").click().run()
+    spoiled = float(metric(at, "Test NLL"))
+    best = t.best
+    assert spoiled > best.test_nll + 1.0
+    at.button(key="pg_best").click().run()
+    no_errors(at)
+    assert any(f"Restored the weights of step {best.step:,}" in i.value for i in at.info)
+    assert float(metric(at, "Test NLL")) == pytest.approx(best.test_nll, abs=1e-3)
+    assert at.button(key="pg_train").label == "▶ Resume"
