@@ -7,6 +7,7 @@ Hyper-parameters (learning rate, clipping, warm-up, λ) are applied to the live 
 """
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 import jax
@@ -112,6 +113,10 @@ class PlaygroundSession:
         self.running = False
         self.divergence: Divergence | None = None
         self._key = None
+        # Streamlit may run a button callback (a new script run) while the previous fragment tick is still inside a
+        # jitted chunk on another thread: every state change waits for that chunk, so after Pause nothing trains
+        # and the step shown is final.
+        self._lock = threading.RLock()
 
     # ---- settings --------------------------------------------------------------------------------------------
     def _structure(self, settings, data_id):
@@ -119,6 +124,10 @@ class PlaygroundSession:
 
     def update(self, settings: dict, data=None, data_id: str | None = None) -> str | None:
         """Apply the page's current settings.  Returns a message when a structural change discarded the run."""
+        with self._lock:
+            return self._update(settings, data, data_id)
+
+    def _update(self, settings, data, data_id):
         msg = None
         key = self._structure(settings, data_id)
         if self.trainer is not None and key != self._key:
@@ -173,39 +182,47 @@ class PlaygroundSession:
 
     def start(self):
         """Train (or resume where it stopped)."""
-        self.ensure_trainer().resume()
-        self.divergence = None
-        self.running = True
+        with self._lock:
+            self.ensure_trainer().resume()
+            self.divergence = None
+            self.running = True
 
     def pause(self):
-        self.running = False
+        """Stop training; waits for a chunk in progress, so the step count is final when this returns."""
+        with self._lock:
+            self.running = False
 
     def toggle(self):
-        self.pause() if self.running else self.start()
+        with self._lock:
+            self.pause() if self.running else self.start()
 
     def step_once(self) -> Divergence | None:
         """Exactly one chunk, then paused."""
-        self.running = False
-        self.ensure_trainer().resume()
-        self.divergence = None
-        return self._chunk()
+        with self._lock:
+            self.running = False
+            self.ensure_trainer().resume()
+            self.divergence = None
+            return self._chunk()
 
     def reset(self):
         """Back to the seed's initial weights, empty curves, paused."""
-        self.running = False
-        self.divergence = None
-        if self.trainer is not None:
-            self.trainer.reset()
+        with self._lock:
+            self.running = False
+            self.divergence = None
+            if self.trainer is not None:
+                self.trainer.reset()
 
     def restore_best(self):
         """Pause and put back the weights with the lowest test NLL so far (``Trainer.restore_best``); returns that
         checkpoint, or None when there is no trainer or the current weights are already the best."""
-        self.running = False
-        return None if self.trainer is None else self.trainer.restore_best()
+        with self._lock:
+            self.running = False
+            return None if self.trainer is None else self.trainer.restore_best()
 
     def tick(self) -> Divergence | None:
-        """One UI tick: one chunk if running, nothing otherwise."""
-        return self._chunk() if self.running else None
+        """One UI tick: one chunk if running (checked and run under the lock), nothing otherwise."""
+        with self._lock:
+            return self._chunk() if self.running else None
 
     def _chunk(self) -> Divergence | None:
         div = self.ensure_trainer().run_chunk()

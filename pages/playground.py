@@ -90,8 +90,12 @@ def _guard(fn):
     return run
 
 
-def _toggle():
-    _session().toggle()
+def _start():
+    _session().start()
+
+
+def _pause():
+    _session().pause()
 
 
 def _step():
@@ -216,7 +220,9 @@ if ss.get("pg_msg"):
 # ---- controls --------------------------------------------------------------------------------------------------------
 b1, b2, b3, b5, b4 = st.columns([1, 1, 1, 1, 2])
 train_label = "⏸ Pause" if sess.running else ("▶ Resume" if sess.step > 0 else "▶ Train")
-b1.button(train_label, key="pg_train", on_click=_guard(_toggle), type="primary", disabled=not ready,
+# the callback is fixed when the button is drawn: a click delivered twice pauses twice rather than toggling back
+b1.button(train_label, key="pg_train", on_click=_guard(_pause if sess.running else _start), type="primary",
+          disabled=not ready,
           width="stretch")
 b2.button("⏭ Step", key="pg_step_btn", on_click=_guard(_step), disabled=not ready, width="stretch",
           help="Run one chunk of optimiser steps, then stay paused.")

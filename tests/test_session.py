@@ -1,4 +1,6 @@
 """flowlab.session: the Playground state machine, without Streamlit."""
+import time
+
 import numpy as np
 import pytest
 
@@ -146,3 +148,33 @@ def test_restore_best_pauses_and_returns_the_checkpoint():
     assert not s.running and b is t.best and t.params is b.params
     assert s.latest("test_nll") == b.test_nll
     assert s.restore_best() is None  # already in place
+
+
+def test_pause_waits_for_the_chunk_in_progress():
+    """A Pause arriving (on another thread, as Streamlit delivers it) while a tick is inside a chunk returns only
+    after that chunk, so the step count read after pause() is final."""
+    import threading
+
+    s = PlaygroundSession()
+    s.update(tiny(layers=20, batch=512))
+    s.step_once()  # compile first
+    t = s.trainer
+    entered = threading.Event()
+    real = t.run_chunk
+
+    def slow_chunk():
+        entered.set()
+        out = real()
+        time.sleep(0.3)  # a chunk that is still busy when the click arrives
+        return out
+
+    t.run_chunk = slow_chunk
+    s.start()
+    worker = threading.Thread(target=s.tick)
+    worker.start()
+    assert entered.wait(10)
+    s.pause()
+    after_pause = s.step
+    worker.join()
+    assert s.step == after_pause and not s.running
+    assert s.tick() is None and s.step == after_pause  # paused: ticks train nothing

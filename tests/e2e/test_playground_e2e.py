@@ -52,10 +52,10 @@ def test_train_pause_and_share_the_url(server_url, browser, artifacts):
     page.screenshot(path=os.path.join(artifacts, "playground_2_training.png"), full_page=True)
 
     page.get_by_role("button", name=re.compile("Pause")).click()
-    # on a loaded 2-core CI machine a full rerun can queue behind several slow fragment ticks.  Twice (once in a
-    # clean-clone CI run, once while the page's source changed) the click was lost altogether: no Resume within 90 s
-    # while the step counter kept moving; cause not found.  A user clicks again, and so does this test (once, and
-    # says so in test-artifacts/playground_pause.log) — a Pause that never takes effect still fails it.
+    # on a loaded 2-core CI machine a full rerun can queue behind several slow fragment ticks.  Before the button's
+    # callback was fixed at draw time (pause, not toggle) and the session got its lock, the click was lost a few
+    # times: no Resume within 90 s while the step counter kept moving.  Should that recur, this test clicks once
+    # more and says so in test-artifacts/playground_pause.log; a Pause that never takes effect still fails it.
     resume = page.get_by_role("button", name=re.compile("Resume"))
     clicks = 1
     try:
