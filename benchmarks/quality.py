@@ -59,11 +59,10 @@ def run(density: str, method: str, settings: dict, budget: float, n_eval: int, s
     # the cosine decay ends with the budget; the weights with the lowest held-out NLL (trainer's own test split) are
     # kept; with several candidates (seeds seed, seed+1, ..., one thread each) the one with the lowest such NLL
     trainer, cands = train_candidates(trainer, candidates, budget_s=budget, fit_schedule=True, keep_best=True)
-    kept = trainer.restored.step if trainer.restored else trainer.step
     res = {"density": density, "method": method, "seed": trainer.seed, "candidates": [
         {"seed": c.seed, "steps": c.step, "kept_heldout_nll": c.best.test_nll if c.best else None,
          "kl_fresh": evaluate(c, density, n_eval)["kl"]} for c in cands] if len(cands) > 1 else None,
-           "steps": trainer.step, "kept_step": kept,
+           "steps": trainer.step, "kept_step": trainer.kept_step,
            "final_heldout_nll": trainer.evals["test_nll"][-2 if trainer.restored else -1],
            "kept_heldout_nll": trainer.best.test_nll,
            "train_seconds": round(trainer.elapsed, 2),

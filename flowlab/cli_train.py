@@ -87,8 +87,7 @@ def run_train(args) -> int:
         sys.stderr.write("\n")
     if len(cands) > 1:
         for c in cands:
-            nll = c.best.test_nll if c.best and not args.keep_last else c.evals["test_nll"][-1]
-            print(f"candidate seed {c.seed}: {c.step} steps, held-out NLL {nll:.4f}"
+            print(f"candidate seed {c.seed}: {c.step} steps, held-out NLL {c.evals['test_nll'][-1]:.4f}"
                   f"{'  <- saved' if c is trainer else ''}", file=sys.stderr)
     kept = trainer.restored
     if kept is not None:
@@ -109,10 +108,10 @@ def run_train(args) -> int:
         for i in range(len(hist.get("step", []))):
             w.writerow([int(hist["step"][i])] + [f"{hist[k][i]:.6g}" for k in keys])
     d = get_density(args.density)
-    nll, kl = (kept.test_nll, kept.kl) if kept else (trainer.evals["test_nll"][-1], trainer.evals["kl"][-1])
+    # the last evaluation row describes the saved weights (restore_best adds one when it restores)
     summary = {"density": args.density, "seed": trainer.seed, "candidates": len(cands), "steps": trainer.step,
-               "kept_step": kept.step if kept else trainer.step,
-               "train_seconds": trainer.elapsed, "test_nll": nll, "kl": kl,
+               "kept_step": trainer.kept_step, "train_seconds": trainer.elapsed,
+               "test_nll": trainer.evals["test_nll"][-1], "kl": trainer.evals["kl"][-1],
                "entropy": d.entropy(), "diverged": [x.message for x in trainer.divergences], "evals": trainer.evals,
                "settings": {k: (v if not isinstance(v, float) or np.isfinite(v) else str(v)) for k, v in s.items()}}
     (out / "metrics.json").write_text(json.dumps(summary, indent=1))

@@ -192,10 +192,6 @@ class PlaygroundSession:
         with self._lock:
             self.running = False
 
-    def toggle(self):
-        with self._lock:
-            self.pause() if self.running else self.start()
-
     def step_once(self) -> Divergence | None:
         """Exactly one chunk, then paused."""
         with self._lock:

@@ -202,10 +202,16 @@ class Checkpoint(NamedTuple):
     """Weights at the end of one chunk, kept while their held-out NLL is the lowest seen (``Trainer.best``)."""
 
     step: int
-    test_nll: float
-    kl: float  # NaN without a true density
     params: dict
     row: dict  # every evaluation of that chunk end but step and time (test_nll, kl, inv_err, ...)
+
+    @property
+    def test_nll(self) -> float:
+        return self.row["test_nll"]
+
+    @property
+    def kl(self) -> float:  # NaN without a true density
+        return self.row["kl"]
 
 
 @dataclass
@@ -278,6 +284,11 @@ class Trainer:
         return int(self.state.step)
 
     @property
+    def kept_step(self) -> int:
+        """The step whose weights are in place: the restored checkpoint's, else the current step."""
+        return self.restored.step if self.restored else self.step
+
+    @property
     def has_truth(self) -> bool:
         return self.test_logp is not None
 
@@ -312,7 +323,7 @@ class Trainer:
         nll = self.evals["test_nll"][-1]
         if np.isfinite(nll) and (self.best is None or nll < self.best.test_nll):
             row = {k: v[-1] for k, v in self.evals.items() if k not in ("step", "time")}
-            self.best = Checkpoint(self.step, nll, self.evals["kl"][-1], self.state.params, row)
+            self.best = Checkpoint(self.step, self.state.params, row)
         if ok:
             return None
         lr = float(self.hyper["lr"])
@@ -419,7 +430,7 @@ class Trainer:
                            "beta": self.spec.activation.beta},
             "train": asdict(self.cfg), "hyper": {k: float(v) for k, v in self.hyper.items()},
             "seed": self.seed, "standardize": self.standardize, "init": self.init or "orthogonal", "steps": self.step,
-            "kept_step": self.restored.step if self.restored else self.step,
+            "kept_step": self.kept_step,
         }
 
 
@@ -452,9 +463,7 @@ def train_candidates(trainer: Trainer, n: int, steps: int | None = None, budget_
     with ThreadPoolExecutor(max_workers=len(cands)) as ex:
         list(ex.map(run, range(len(cands))))
 
-    def score(t):
-        if keep_best and t.best is not None:
-            return t.best.test_nll
+    def score(t):  # the held-out NLL of the weights in place (restore_best added its row when it restored)
         last = t.evals["test_nll"][-1] if t.evals["test_nll"] else float("nan")
         return last if np.isfinite(last) else float("inf")
 

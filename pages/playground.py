@@ -170,10 +170,9 @@ with st.sidebar:
         st.selectbox("Initial weights", list(fio.INIT_LABELS), key=K["init"], format_func=fio.INIT_LABELS.get,
                      help="Data-dependent: random rotations whose rows are scaled and biases shifted so that every "
                           "layer's pre-activation (the input of its activation) starts with mean 0 and variance 1 on "
-                          "the training data. Orthogonal: the "
-                          "same rotations with zero biases; through many layers the activations then shrink the "
-                          "data towards a point, and the first steps have to undo that. Identity + noise: W = I plus "
-                          "small Gaussian noise (Keller et al. App. A.3).")
+                          "the training data. Orthogonal: the same rotations with zero biases; through many layers "
+                          "the activations then shrink the data towards a point, and the first steps have to undo "
+                          "that. Identity + noise: W = I plus small Gaussian noise (Keller et al. App. A.3).")
         st.checkbox("Contour lines on the learned density", key=K["contour"])
 
 settings = {k: ss[K[k]] for k in fio.QUERY_KEYS}
@@ -222,8 +221,7 @@ b1, b2, b3, b5, b4 = st.columns([1, 1, 1, 1, 2])
 train_label = "⏸ Pause" if sess.running else ("▶ Resume" if sess.step > 0 else "▶ Train")
 # the callback is fixed when the button is drawn: a click delivered twice pauses twice rather than toggling back
 b1.button(train_label, key="pg_train", on_click=_guard(_pause if sess.running else _start), type="primary",
-          disabled=not ready,
-          width="stretch")
+          disabled=not ready, width="stretch")
 b2.button("⏭ Step", key="pg_step_btn", on_click=_guard(_step), disabled=not ready, width="stretch",
           help="Run one chunk of optimiser steps, then stay paused.")
 b3.button("↺ Reset", key="pg_reset", on_click=_guard(_reset), disabled=not ready, width="stretch",
