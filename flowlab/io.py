@@ -187,10 +187,11 @@ PLAYGROUND_METHODS = ("exact", "relative", "self_normalizing")
 _METHOD_ALIASES = {"self-normalizing": "self_normalizing", "snf": "self_normalizing", "selfnormalizing":
                    "self_normalizing"}
 LIMITS = {"layers": (1, 200), "batch": (1, 4096), "seed": (0, 2**31 - 1), "ntrain": (100, 200_000),
-          "warmup": (0, 100_000), "decay": (0, 10_000_000), "lr": (1e-6, 1.0), "clip": (1e-3, 1e6), "lam": (0.0, 1e3)}
+          "warmup": (0, 100_000), "decay": (0, 10_000_000), "lr": (1e-6, 1.0), "clip": (1e-3, 1e6), "lam": (0.0, 1e3),
+          "b2": (0.5, 0.9999)}
 DEFAULT_DENSITY = "moons"
 QUERY_KEYS = ("density", "layers", "method", "activation", "lr", "batch", "seed", "ntrain", "clip", "warmup", "decay",
-              "lam", "init", "contour")
+              "lam", "b2", "init", "contour")
 INIT_LABELS = {"data": "data-dependent", "orthogonal": "orthogonal", "identity_noise": "identity + noise"}
 
 
@@ -198,6 +199,7 @@ def playground_defaults(density: str | None = None, method: str | None = None) -
     """The Playground's settings for ``density`` (and ``method``) from FlowLab's tuned defaults
     (flowlab.presets.defaults)."""
     from .presets import defaults
+    from .train import ADAM_B2
 
     density = density or DEFAULT_DENSITY
     d = defaults(density, method)
@@ -205,7 +207,7 @@ def playground_defaults(density: str | None = None, method: str | None = None) -
             "activation": d["activation"], "lr": float(d["lr"]), "batch": int(d["batch_size"]), "seed": 0,
             "ntrain": int(d.get("n_train", 100_000)), "clip": float(d.get("clip", 10.0)),
             "warmup": int(d.get("warmup", 0)),
-            "decay": int(d.get("decay_steps", 0)), "lam": float(d.get("lam", 1.0)),
+            "decay": int(d.get("decay_steps", 0)), "lam": float(d.get("lam", 1.0)), "b2": float(d.get("b2", ADAM_B2)),
             "init": d.get("init") or "orthogonal", "contour": False}
 
 
@@ -248,7 +250,7 @@ def settings_from_query(params) -> tuple[dict, list[str]]:
                 bad(key, q[key], f"must be between {lo} and {hi}")
                 continue
             s[key] = v
-    for key in ("lr", "clip", "lam"):
+    for key in ("lr", "clip", "lam", "b2"):
         if key in q:
             lo, hi = LIMITS[key]
             try:

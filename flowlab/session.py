@@ -3,7 +3,7 @@
 States: *idle* (no trainer yet or fresh weights), *running* (each UI tick runs one jitted chunk), *paused*.
 Structural settings (density or uploaded data, layers, method, activation, batch size, seed, training-set size)
 define the compiled chunk and the data: changing one discards the trainer (and stops training, with a message).
-Hyper-parameters (learning rate, clipping, warm-up, λ) are applied to the live trainer without a reset.
+Hyper-parameters (learning rate, clipping, warm-up, decay, λ, Adam's β₂) are applied to the live trainer without a reset.
 """
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from .flow import FlowSpec, Norm, log_prob, sample
-from .train import Divergence, Trainer, build_trainer
+from .train import ADAM_B2, Divergence, Trainer, build_trainer
 
 STRUCTURAL = ("density", "layers", "method", "activation", "batch", "seed", "ntrain", "init")
-HYPER = ("lr", "clip", "warmup", "decay", "lam")
+HYPER = ("lr", "clip", "warmup", "decay", "lam", "b2")
 _NAMES = {"density": "the density", "layers": "the number of layers", "method": "the gradient method",
           "activation": "the activation", "batch": "the batch size", "seed": "the seed",
           "ntrain": "the training-set size", "init": "the initialisation", "data": "the uploaded data"}
@@ -155,7 +155,7 @@ class PlaygroundSession:
     def hyper_kw(self) -> dict:
         s = self.settings
         return {"lr": float(s["lr"]), "clip": float(s["clip"]), "warmup": int(s["warmup"]),
-                "decay_steps": int(s["decay"]), "lam": float(s["lam"])}
+                "decay_steps": int(s["decay"]), "lam": float(s["lam"]), "b2": float(s.get("b2", ADAM_B2))}
 
     @property
     def uploaded(self) -> bool:

@@ -55,22 +55,29 @@ class TrainConfig:
             raise ValueError(f"Chunk length must be a positive integer, got {self.chunk_steps}.")
 
 
-def make_hyper(lr=1e-3, lam=1.0, clip=10.0, warmup=0, decay_steps=0, final_lr_frac=0.05, explode=None, dim=2):
+ADAM_B2 = 0.999  # Adam's (and the paper's) decay rate of the second-moment average
+
+
+def make_hyper(lr=1e-3, lam=1.0, clip=10.0, warmup=0, decay_steps=0, final_lr_frac=0.05, explode=None, dim=2,
+               b2=ADAM_B2):
     """Array hyper-parameters of a chunk (changing them does not recompile).
 
     lr: peak learning rate; warmup: linear warm-up steps; decay_steps: cosine decay from the end of warm-up to
     ``final_lr_frac * lr`` at step ``decay_steps`` (0 = constant); clip: max global gradient norm (inf = off);
-    lam: SNF reconstruction weight; explode: a loss above this counts as divergence (default 1000 + 100 D nats).
+    lam: SNF reconstruction weight; explode: a loss above this counts as divergence (default 1000 + 100 D nats);
+    b2: Adam's second-moment decay v ← b2·v + (1 − b2)·g² (memory ~1/(1 − b2) steps; ignored by SGD).
     """
     if not (lr > 0 and math.isfinite(lr)):
         raise ValueError(f"Learning rate must be a positive number, got {lr}.")
+    if not (0 < b2 < 1):
+        raise ValueError(f"Adam's β₂ must lie strictly between 0 and 1, got {b2}.")
     if not (clip > 0):
         raise ValueError(f"Gradient clipping threshold must be positive (use inf to disable), got {clip}.")
     if lam < 0:
         raise ValueError(f"Reconstruction weight λ must be non-negative, got {lam}.")
     explode = 1000.0 + 100.0 * dim if explode is None else explode
     vals = dict(lr=lr, lam=lam, clip=clip, warmup=warmup, decay_steps=decay_steps, final_lr_frac=final_lr_frac,
-                explode=explode)
+                explode=explode, b2=b2)
     return {k: jnp.asarray(v, jnp.float32) for k, v in vals.items()}
 
 
@@ -85,8 +92,9 @@ def lr_at(hyper, step):
 
 
 def _optimizer(name):
-    base = optax.adam if name == "adam" else optax.sgd
-    return optax.inject_hyperparams(base)(learning_rate=1e-3)
+    if name == "adam":  # learning rate and b2 are set from ``hyper`` at every step
+        return optax.inject_hyperparams(optax.adam)(learning_rate=1e-3, b2=ADAM_B2)
+    return optax.inject_hyperparams(optax.sgd)(learning_rate=1e-3)
 
 
 class TrainState(NamedTuple):
@@ -162,7 +170,10 @@ def make_chunk(spec: FlowSpec, cfg: TrainConfig):
             scale = jnp.minimum(1.0, hyper["clip"] / (gnorm + 1e-12))
             grads = jax.tree_util.tree_map(lambda g: g * scale, grads)
             lr = lr_at(hyper, state.step)
-            opt_state = state.opt_state._replace(hyperparams={**state.opt_state.hyperparams, "learning_rate": lr})
+            hp = {**state.opt_state.hyperparams, "learning_rate": lr}
+            if "b2" in hp:
+                hp["b2"] = hyper["b2"]
+            opt_state = state.opt_state._replace(hyperparams=hp)
             updates, new_opt = opt.update(grads, opt_state, state.params)
             new_params = optax.apply_updates(state.params, updates)
             loss_ok = jnp.isfinite(loss) & (loss < hyper["explode"])

@@ -58,7 +58,7 @@ def _load_url_settings():
 def _apply_tuned():
     density = ss[K["density"]]
     d = fio.playground_defaults(density, ss[K["method"]])  # keep the chosen method, take its tuned settings
-    for k in ("layers", "method", "activation", "lr", "batch", "ntrain", "clip", "warmup", "decay", "lam", "init"):
+    for k in ("layers", "method", "activation", "lr", "batch", "ntrain", "clip", "warmup", "decay", "lam", "b2", "init"):
         ss[K[k]] = d[k]
     ss["pg_msg"] = ("info", f"Loaded FlowLab's tuned defaults for {density} with the {METHOD_LABELS[d['method']]} "
                             "method.")
@@ -73,6 +73,7 @@ def _apply_paper():
     ss[K["warmup"]], ss[K["decay"]] = 0, 0  # the paper uses a constant learning rate, no warm-up and no clipping
     ss[K["clip"]] = float(fio.LIMITS["clip"][1])
     ss[K["init"]] = "orthogonal"
+    ss[K["b2"]] = float(presets.paper_training(density)["b2"])  # Adam's default
     ss["pg_msg"] = ("info", f"Loaded the paper's settings for {density} (Gresele et al. 2020, Table 2): "
                             f"{p['layers']} layers, batch {p['batch_size']}, learning rate {p['lr']:g}, "
                             f"{presets.PAPER_TRAIN_SIZE:,} training points; the paper trains {p['epochs']:,} epochs "
@@ -167,6 +168,12 @@ with st.sidebar:
         st.number_input("λ (self-normalizing reconstruction weight)", min_value=0.0,
                         max_value=fio.LIMITS["lam"][1], format="%.3g", key=K["lam"],
                         disabled=ss[K["method"]] != "self_normalizing")
+        st.number_input("Adam β₂ (second-moment decay)", min_value=fio.LIMITS["b2"][0],
+                        max_value=fio.LIMITS["b2"][1], step=0.001, format="%.4g", key=K["b2"],
+                        help="Adam divides each step by a running average of squared gradients that forgets with "
+                             "rate 1 − β₂ (memory ≈ 1/(1 − β₂) steps). 0.999 is Adam's and the paper's default; "
+                             "0.99 keeps up when gradients grow, which stopped the relative gradient from "
+                             "diverging on moons at batch 512. Applies without a reset.")
         st.selectbox("Initial weights", list(fio.INIT_LABELS), key=K["init"], format_func=fio.INIT_LABELS.get,
                      help="Data-dependent: random rotations whose rows are scaled and biases shifted so that every "
                           "layer's pre-activation (the input of its activation) starts with mean 0 and variance 1 on "
@@ -176,8 +183,8 @@ with st.sidebar:
         st.checkbox("Contour lines on the learned density", key=K["contour"])
 
 settings = {k: ss[K[k]] for k in fio.QUERY_KEYS}
-settings["lr"], settings["clip"], settings["lam"] = (float(settings["lr"]), float(settings["clip"]),
-                                                     float(settings["lam"]))
+for k in ("lr", "clip", "lam", "b2"):
+    settings[k] = float(settings[k])
 for k in ("layers", "batch", "seed", "ntrain", "warmup", "decay"):
     settings[k] = int(settings[k])
 ss["pg_settings"] = settings

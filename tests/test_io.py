@@ -102,8 +102,8 @@ def test_curves_csv_rows_and_eval_columns():
 def test_query_round_trip():
     s, notes = fio.settings_from_query({"density": "sine", "layers": "7", "method": "self_normalizing",
                                         "activation": "tanh_linear", "lr": "0.0005", "batch": "64", "seed": "3",
-                                        "decay": "9000", "init": "identity_noise", "contour": "1"})
-    assert notes == []
+                                        "decay": "9000", "init": "identity_noise", "contour": "1", "b2": "0.95"})
+    assert notes == [] and s["b2"] == 0.95
     assert (s["density"], s["layers"], s["method"], s["activation"], s["lr"], s["batch"], s["seed"], s["decay"],
             s["init"], s["contour"]) == ("sine", 7, "self_normalizing", "tanh_linear", 0.0005, 64, 3, 9000,
                                          "identity_noise", True)
@@ -119,6 +119,8 @@ def test_query_missing_keys_take_density_defaults():
     assert notes == [] and s["layers"] == d["layers"] and s["lr"] == d["lr"] and s["batch"] == d["batch_size"]
     assert s["decay"] == d.get("decay_steps", 0) and s["warmup"] == d.get("warmup", 0)
     assert s["init"] == "orthogonal" and fio.settings_from_query({"density": "moons"})[0]["init"] == "data"
+    assert s["b2"] == d.get("b2", 0.999) and fio.settings_from_query({"density": "moons"})[0]["b2"] == \
+        defaults("moons")["b2"]
     s0, _ = fio.settings_from_query({})
     assert s0["density"] == fio.DEFAULT_DENSITY
 
@@ -128,7 +130,8 @@ def test_query_missing_keys_take_density_defaults():
     ("layers", "2.5", "not an integer"), ("lr", "-1", "between"), ("lr", "nan", "between"), ("lr", "x", "number"),
     ("batch", "0", "between"), ("method", "magic", "choose one of"), ("activation", "relu", "choose one of"),
     ("contour", "maybe", "use 1 or 0"), ("seed", "-4", "between"), ("decay", "-1", "between"),
-    ("decay", "1e3.5", "not an integer"), ("init", "zeros", "choose one of"),
+    ("decay", "1e3.5", "not an integer"), ("init", "zeros", "choose one of"), ("b2", "1", "between 0.5 and 0.9999"),
+    ("b2", "0.2", "between"), ("b2", "beta", "not a number"),
 ])
 def test_query_bad_values_fall_back_with_a_note(key, value, why):
     good, _ = fio.settings_from_query({"density": "moons"})

@@ -24,7 +24,7 @@ def test_paper_training_is_table_2_taken_literally(density):
     p = presets.PAPER[density]
     assert (s["layers"], s["batch_size"], s["lr"]) == (p["layers"], p["batch_size"], p["lr"])
     assert s["n_train"] == 5000 and math.isinf(s["clip"]) and s["warmup"] == 0 and s["decay_steps"] == 0
-    assert s["standardize"] is False and s["method"] == "relative"
+    assert s["standardize"] is False and s["method"] == "relative" and s["b2"] == 0.999  # Adam's default
     t = build_trainer(density, n_test=10, **s)  # every key is a build_trainer argument
     assert t.spec.layers == p["layers"] and len(t.x_train) == 5000 and not t.standardize
 

@@ -76,6 +76,11 @@ def test_structural_change_stops_with_message_and_lr_change_keeps_training():
     assert float(s.trainer.hyper["lr"]) == pytest.approx(1e-4)
     assert s.update(tiny(lr=1e-4, decay=5000)) is None  # the schedule is a hyper-parameter too
     assert s.running and s.step == steps and float(s.trainer.hyper["decay_steps"]) == 5000
+    assert s.update(tiny(lr=1e-4, decay=5000, b2=0.95)) is None  # so is Adam's β₂
+    assert s.running and s.step == steps and float(s.trainer.hyper["b2"]) == pytest.approx(0.95)
+    s.tick()
+    assert float(s.trainer.state.opt_state.hyperparams["b2"]) == pytest.approx(0.95)
+    steps = s.step
     msg = s.update(tiny(lr=1e-4, layers=3))
     assert not s.running and s.trainer is None
     assert "Training stopped" in msg and "number of layers" in msg

@@ -111,7 +111,7 @@ def test_second_chunk_call_compiles_nothing():
     t.run_chunk()
     fn = make_chunk(t.spec, t.cfg)
     before = fn._cache_size()
-    t.set_hyper(lr=1e-4)  # a slider change: array hyper-parameter, no recompile
+    t.set_hyper(lr=1e-4, b2=0.9)  # slider changes: array hyper-parameters, no recompile
     t.run_chunk()
     t.run_chunk()
     assert fn._cache_size() == before == 1
@@ -222,6 +222,34 @@ def test_clipping_bounds_the_update():
     np.testing.assert_allclose(float(delta), 0.01, rtol=1e-3)
 
 
+@pytest.mark.parametrize("b2", [0.5, 0.999])
+def test_chunk_is_adam_with_the_hyper_b2(b2):
+    """Three steps of a chunk equal optax.adam(lr, b2=b2) applied by hand to the same minibatches (constant learning
+    rate, no clipping), so hyper["b2"] really is Adam's second-moment decay."""
+    import optax
+
+    spec = FlowSpec(2, 3)
+    cfg = TrainConfig("exact", batch_size=16, chunk_steps=3)
+    state = init_state(spec, cfg, seed=1)
+    data = jnp.asarray(np.random.default_rng(0).normal(size=(128, 2)), jnp.float32)
+    hyper = make_hyper(lr=1e-2, clip=math.inf, b2=b2)
+    from flowlab.flow import Norm
+
+    out, _, _, _, _ = make_chunk(spec, cfg)(state, state, data, data[:10], jnp.full((10,), jnp.nan),
+                                            Norm.identity(2), hyper)
+    opt = optax.adam(1e-2, b2=b2)
+    params, opt_state, key = state.params, opt.init(state.params), state.key
+    grad_fn = G.make_grad_fn("exact", spec)
+    for _ in range(3):
+        key, k_batch = jax.random.split(key)
+        grads, _ = grad_fn(params, data[jax.random.randint(k_batch, (16,), 0, 128)], hyper)
+        updates, opt_state = opt.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+    for k in ("W", "b"):
+        np.testing.assert_allclose(np.asarray(out.params[k]), np.asarray(params[k]), rtol=1e-5, atol=1e-6)
+    assert abs(float(out.opt_state.hyperparams["b2"]) - b2) < 1e-6
+
+
 def test_uploaded_data_has_no_kl():
     pts = np.random.default_rng(0).normal(size=(300, 2))
     t = build_trainer(data=pts, layers=2, batch_size=32, chunk_steps=10)
@@ -238,6 +266,8 @@ def test_uploaded_data_has_no_kl():
         (dict(density="moons", layers=0), "positive integer"),
         (dict(density="moons", lr=-1.0), "Learning rate must be a positive"),
         (dict(density="moons", optimizer="rmsprop"), "Unknown optimiser"),
+        (dict(density="moons", b2=1.0), "β₂ must lie strictly between 0 and 1"),
+        (dict(density="moons", b2=float("nan")), "β₂ must lie strictly between 0 and 1"),
         (dict(data=np.array([[0.0, 1.0]] * 5 + [[np.nan, 0.0]] * 10)), "NaN"),
         (dict(data=np.zeros((3, 2))), "at least 10 points"),
     ],

@@ -43,7 +43,7 @@ def test_widget_defaults_and_url_out():
     no_errors(at)
     d = fio.playground_defaults()
     for k in ("density", "layers", "method", "activation", "lr", "batch", "seed", "ntrain", "clip", "warmup", "decay",
-              "lam", "init", "contour"):
+              "lam", "b2", "init", "contour"):
         assert widget(at, f"pg_{k}").value == d[k], k
     assert widget(at, "pg_source").value == "Toy density"
     assert [o for o in widget(at, "pg_density").options][:3] == ["Mixture of 3 Gaussians (paper's MoG)",
@@ -162,13 +162,15 @@ def test_presets_load_values():
     next(b for b in at.button if b.label == "Tuned preset").click().run()
     d = fio.playground_defaults("sine")
     assert widget(at, "pg_layers").value == d["layers"] and widget(at, "pg_lr").value == d["lr"]
-    # moons is tuned with the data-dependent initialisation; the paper's preset goes back to orthogonal weights
+    # moons is tuned with the data-dependent initialisation and (relative gradient) Adam's β₂ = 0.99; the paper's
+    # preset goes back to orthogonal weights and Adam's default β₂
     at = app({"density": "moons"})
-    assert widget(at, "pg_init").value == "data"
+    assert widget(at, "pg_init").value == "data" and widget(at, "pg_b2").value == pytest.approx(0.99)
     next(b for b in at.button if b.label == "Paper preset").click().run()
-    assert widget(at, "pg_init").value == "orthogonal"
+    assert widget(at, "pg_init").value == "orthogonal" and widget(at, "pg_b2").value == pytest.approx(0.999)
+    assert at.query_params["b2"] == "0.999"
     next(b for b in at.button if b.label == "Tuned preset").click().run()
-    assert widget(at, "pg_init").value == "data"
+    assert widget(at, "pg_init").value == "data" and widget(at, "pg_b2").value == pytest.approx(0.99)
     # no paper preset for densities the paper did not use
     at = app({"density": "rings"})
     assert next(b for b in at.button if b.label == "Paper preset").disabled
