@@ -25,6 +25,7 @@ def add_train_args(p):
     p.add_argument("--layers", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--b2", type=float, default=None, help="Adam's second-moment decay β₂ (default: preset's)")
     p.add_argument("--activation", default=None, choices=["smooth_leaky_relu", "tanh_linear"])
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--budget", type=float, help="training time budget in seconds (compile included)")
@@ -48,7 +49,7 @@ def settings_from_args(args) -> dict:
         s = presets.paper_training(args.density)
     else:
         s = presets.defaults(args.density, args.method)
-    for key in ("method", "layers", "batch_size", "lr", "activation"):
+    for key in ("method", "layers", "batch_size", "lr", "b2", "activation"):
         v = getattr(args, key)
         if v is not None:
             s[key] = v

@@ -3,7 +3,8 @@
 States: *idle* (no trainer yet or fresh weights), *running* (each UI tick runs one jitted chunk), *paused*.
 Structural settings (density or uploaded data, layers, method, activation, batch size, seed, training-set size)
 define the compiled chunk and the data: changing one discards the trainer (and stops training, with a message).
-Hyper-parameters (learning rate, clipping, warm-up, decay, λ, Adam's β₂) are applied to the live trainer without a reset.
+Hyper-parameters (learning rate, clipping, warm-up, decay, λ, Adam's β₂) are applied to the live trainer without a
+reset.
 """
 from __future__ import annotations
 

@@ -58,7 +58,8 @@ def _load_url_settings():
 def _apply_tuned():
     density = ss[K["density"]]
     d = fio.playground_defaults(density, ss[K["method"]])  # keep the chosen method, take its tuned settings
-    for k in ("layers", "method", "activation", "lr", "batch", "ntrain", "clip", "warmup", "decay", "lam", "b2", "init"):
+    for k in ("layers", "method", "activation", "lr", "batch", "ntrain", "clip", "warmup", "decay", "lam", "b2",
+              "init"):
         ss[K[k]] = d[k]
     ss["pg_msg"] = ("info", f"Loaded FlowLab's tuned defaults for {density} with the {METHOD_LABELS[d['method']]} "
                             "method.")

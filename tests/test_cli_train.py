@@ -30,11 +30,19 @@ def test_train_paper_preset_and_bad_input(tmp_path, capsys):
     assert main(["train", "--density", "sine", "--preset", "paper", "--layers", "2", "--steps", "20",
                  "--out", str(tmp_path), "--quiet"]) == 0
     cfg = json.loads((tmp_path / "metrics.json").read_text())["settings"]
-    assert cfg["lr"] == 5e-3 and cfg["batch_size"] == 100 and cfg["standardize"] is False
+    assert cfg["lr"] == 5e-3 and cfg["batch_size"] == 100 and cfg["standardize"] is False and cfg["b2"] == 0.999
+    assert main(["train", "--density", "moons", "--layers", "2", "--steps", "20", "--b2", "0.95", "--out",
+                 str(tmp_path), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    assert summary["settings"]["b2"] == 0.95
+    _, _, _, saved = load_model(tmp_path / "model.npz")
+    assert abs(saved["hyper"]["b2"] - 0.95) < 1e-6  # the model file records the β₂ it was trained with
     assert main(["train", "--density", "unicorn", "--steps", "5", "--out", str(tmp_path)]) == 2
     assert "unicorn" in capsys.readouterr().err
     assert main(["train", "--density", "moons", "--steps", "0", "--out", str(tmp_path)]) == 2
     assert "--steps must be a positive integer" in capsys.readouterr().err
+    assert main(["train", "--density", "moons", "--steps", "5", "--b2", "1", "--out", str(tmp_path)]) == 2
+    assert "β₂ must lie strictly between 0 and 1" in capsys.readouterr().err
 
 
 def test_train_candidates_saves_the_lowest_held_out_nll(tmp_path, capsys):
