@@ -323,9 +323,13 @@ def live():
                      + (f" Last update: {prev[0]:.2f} s training + {prev[1]:.2f} s drawing." if prev else ""))
 
     if sess.divergence is not None:
+        b = t.best if t is not None else None
+        back = (f" **★ Best** puts back the weights of step {b.step:,} (test NLL {b.test_nll:.4f}), the best so far: "
+                "the last finite loss can already come from damaged weights." if b is not None
+                and b.params is not t.params else "")
         st.warning(f"{sess.divergence.message}  \n**Hint:** lower the learning rate (e.g. to "
                    f"{sess.divergence.lr / 3:.2g}) or clip gradients harder (smaller max norm under *More "
-                   "settings*), then press Resume.", icon="⚠️")
+                   f"settings*), then press Resume.{back}", icon="⚠️")
 
     drift = t.inverse_drift_warning() if t is not None else None
     if drift:

@@ -136,6 +136,34 @@ def test_lr_change_applies_live_structural_change_stops():
     assert at.button(key="pg_train").label == "▶ Train"
 
 
+def test_divergence_warning_explains_and_points_to_best():
+    """A divergence stops training with the guard's message, a hint with a lower learning rate, and (when an earlier
+    chunk had a lower test NLL than the weights left in place) the ★ Best step to go back to."""
+    at = app(TINY)
+    at.button(key="pg_step_btn").click().run()
+    at.button(key="pg_step_btn").click().run()
+    no_errors(at)
+    sess = at.session_state["pg_session"]
+    t = sess.trainer
+    best_step = t.best.step
+    # damage the weights (the rollback target too), then make every loss count as exploded: the guard fires at once
+    bad = {**t.state.params, "W": 3.0 * t.state.params["W"]}
+    t.state = t.state._replace(params=bad)
+    t._prev = t.state
+    t.set_hyper(explode=-1e9)
+    at.button(key="pg_step_btn").click().run()
+    no_errors(at)
+    warn = next(w.value for w in at.warning if "diverged" in w.value)
+    assert "rolled back" in warn and "lower the learning rate (e.g. to" in warn
+    assert f"★ Best** puts back the weights of step {best_step:,}" in warn
+    assert not sess.running and at.button(key="pg_train").label == "▶ Resume"  # stopped, trained weights kept
+    # with nothing better to go back to, the hint does not offer it
+    t.best = None
+    at.button(key="pg_step_btn").click().run()
+    warns = [w.value for w in at.warning if "diverged" in w.value]
+    assert len(warns) == 1 and "lower the learning rate" in warns[0] and "★ Best" not in warns[0]
+
+
 def test_snf_inverse_drift_warning_is_shown():
     """Learned inverses knocked far off W⁻¹ (R = 20 W⁻¹: one chunk of Adam steps cannot pull them back) bring a
     warning that names ‖R W − I‖ and λ; healthy ones do not."""
