@@ -36,6 +36,15 @@ def test_live_curves_mark_entropy_and_label_the_kl_axis():
     assert names == ["train loss (smoothed)", "test NLL", "KL(p‖q)"]
     assert fig.layout.yaxis2.type == "log" and list(fig.layout.yaxis2.ticktext) == ["1.2", "1.4", "1.6", "1.8", "2", "2.5"]
     assert any("0.300" in a.text for a in fig.layout.annotations)
+    assert [t.mode for t in fig.data[1:]] == ["lines", "lines"] and fig.layout.xaxis2.matches == "x"
+    # the first evaluation: one point, marked, and a labelled KL axis a factor of 2 either side of it (plotly's own
+    # labels on such a short log range read "5, 2, 100, 5")
+    first = live_curves_figure(hist, {"step": [100], "test_nll": [64.3], "kl": [64.0]}, entropy=0.3)
+    assert [t.mode for t in first.data[1:]] == ["lines+markers", "lines+markers"]
+    lo, hi = first.layout.yaxis2.range
+    assert np.isclose(10 ** lo, 32.0) and np.isclose(10 ** hi, 128.0)
+    ticks = [float(v) for v in first.layout.yaxis2.tickvals]
+    assert len(ticks) >= 3 and all(32.0 <= v <= 128.0 for v in ticks) and "50" in first.layout.yaxis2.ticktext
     single = live_curves_figure(hist, {**ev, "kl": [np.nan] * 3}, show_kl=False)
     assert [t.name for t in single.data] == ["train loss (smoothed)", "test NLL"] and "yaxis2" not in single.layout
 

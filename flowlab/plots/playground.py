@@ -1,6 +1,8 @@
 """Figures of the Playground page: target samples, learned density, flow samples, live curves, truth comparison."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -47,13 +49,19 @@ def live_curves_figure(history: dict, evals: dict, entropy: float | None = None,
                                  line=dict(color="#adb5bd")), 1, 1)
     es = np.asarray(evals.get("step", []), np.float64)
     if len(es):
+        mode = "lines+markers" if len(es) < 3 else "lines"  # one evaluation is a point, not a line: mark it
         nll = np.asarray(evals.get("test_nll", []), np.float64)
-        fig.add_trace(go.Scatter(x=es, y=nll, name="test NLL", mode="lines", line=dict(color="#3b5bdb")), 1, 1)
+        fig.add_trace(go.Scatter(x=es, y=nll, name="test NLL", mode=mode, line=dict(color="#3b5bdb")), 1, 1)
         kl = np.asarray(evals.get("kl", []), np.float64)
         if show_kl and np.any(np.isfinite(kl)):
-            fig.add_trace(go.Scatter(x=es, y=np.maximum(kl, 1e-4), name="KL(p‖q)", mode="lines",
-                                     line=dict(color="#e8590c")), 1, 2)
-            tv, tt = log_ticks(np.maximum(kl, 1e-4))
+            kv = np.maximum(kl, 1e-4)
+            fig.add_trace(go.Scatter(x=es, y=kv, name="KL(p‖q)", mode=mode, line=dict(color="#e8590c")), 1, 2)
+            tv, tt = log_ticks(kv)
+            if not tv:  # one value or a very narrow span (first chunks): show a factor of 2 either side, labelled
+                fin = kv[np.isfinite(kv)]
+                lo, hi = float(fin.min()) / 2, float(fin.max()) * 2
+                tv, tt = log_ticks([lo, hi])
+                fig.update_yaxes(range=[math.log10(lo), math.log10(hi)], row=1, col=2)
             if tv:
                 fig.update_yaxes(tickvals=tv, ticktext=tt, row=1, col=2)
         # keep the NLL axis on the interesting part: from the floor to a bit above the median of recent values
@@ -72,6 +80,8 @@ def live_curves_figure(history: dict, evals: dict, entropy: float | None = None,
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), font=FONT, plot_bgcolor="white",
                       legend=dict(orientation="h", y=-0.25, x=0), uirevision="curves")
     fig.update_xaxes(title_text="optimiser step", gridcolor="#eee")
+    if show_kl:  # both panels over the same steps (and zoom together)
+        fig.update_xaxes(matches="x", row=1, col=2)
     fig.update_yaxes(gridcolor="#eee")
     return fig
 
