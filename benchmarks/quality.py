@@ -63,7 +63,7 @@ def run(density: str, method: str, settings: dict, budget: float, n_eval: int, s
         {"seed": c.seed, "steps": c.step, "kept_heldout_nll": c.best.test_nll if c.best else None,
          "kl_fresh": evaluate(c, density, n_eval)["kl"]} for c in cands] if len(cands) > 1 else None,
            "steps": trainer.step, "kept_step": trainer.kept_step,
-           "final_heldout_nll": trainer.evals["test_nll"][-2 if trainer.restored else -1],
+           "final_heldout_nll": trainer.last_chunk_test_nll,
            "kept_heldout_nll": trainer.best.test_nll,
            "train_seconds": round(trainer.elapsed, 2),
            "wall_seconds": round(time.perf_counter() - t_wall, 2), "divergences": [d.message for d in

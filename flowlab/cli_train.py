@@ -93,7 +93,7 @@ def run_train(args) -> int:
     kept = trainer.restored
     if kept is not None:
         print(f"kept the weights of step {kept.step} (held-out NLL {kept.test_nll:.4f}; last step {trainer.step}: "
-              f"{trainer.evals['test_nll'][-2]:.4f})", file=sys.stderr)  # [-1] is the row restore_best added
+              f"{trainer.last_chunk_test_nll:.4f})", file=sys.stderr)
     for d in trainer.divergences:
         print(f"warning: {d.message}", file=sys.stderr)
     drift = trainer.inverse_drift_warning()

@@ -27,9 +27,9 @@ DEFAULT = dict(layers=50, batch_size=1024, lr=1e-2, activation="smooth_leaky_rel
 # Moons: the data-dependent initialisation (flow.data_init).  Relative gradient, batch 1024, lr 1e-2: KL 0.095 /
 # 0.044 / 0.064 / 0.063 on seeds 0 / 2 / 4 / 6 (55 s, two runs side by side) where the orthogonal init gave 0.089 /
 # 0.120 / 0.243 / 0.047, and 0.079 / 0.043 / 0.054 / 0.091 on seeds 0-3 (45k steps); no divergence in those 8 runs.
-# Batch 512 got more steps and lower KL on most seeds (0.025-0.046) but diverged on seed 1 in all 3 runs (the
-# largest condition number of a W_k grew from 3 to 466 before the loss exploded) and its seed-0 runs spread over
-# 0.049-0.21; lr 7e-3 at batch 512: 0.056 / 0.055 / 0.038 / 0.241.  SNF (batch 256): 0.034 / 0.053 / 0.033 / 0.058
+# Batch 512 (with Adam's default β₂ = 0.999; see TUNED_METHOD) got more steps and lower KL on most seeds
+# (0.025-0.046) but diverged on seed 1 in all 3 runs (the largest condition number of a W_k grew from 3 to 466
+# before the loss exploded) and its seed-0 runs spread over 0.049-0.21; lr 7e-3 at batch 512: 0.056 / 0.055 / 0.038 / 0.241.  SNF (batch 256): 0.034 / 0.053 / 0.033 / 0.058
 # (last weights) vs 0.099 / 0.157 / 0.025 / 0.058 with the orthogonal init.  Not for sine: the relative gradient with
 # data init at batch 512 diverged there on both seeds tried.
 TUNED: dict[str, dict] = {

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .flow import FlowSpec, Norm, log_prob, sample
-from .train import ADAM_B2, Divergence, Trainer, build_trainer
+from .train import Divergence, Trainer, build_trainer
 
 STRUCTURAL = ("density", "layers", "method", "activation", "batch", "seed", "ntrain", "init")
 HYPER = ("lr", "clip", "warmup", "decay", "lam", "b2")
@@ -156,7 +156,7 @@ class PlaygroundSession:
     def hyper_kw(self) -> dict:
         s = self.settings
         return {"lr": float(s["lr"]), "clip": float(s["clip"]), "warmup": int(s["warmup"]),
-                "decay_steps": int(s["decay"]), "lam": float(s["lam"]), "b2": float(s.get("b2", ADAM_B2))}
+                "decay_steps": int(s["decay"]), "lam": float(s["lam"]), "b2": float(s["b2"])}
 
     @property
     def uploaded(self) -> bool:
@@ -170,7 +170,7 @@ class PlaygroundSession:
             s = self.settings
             kw = dict(layers=s["layers"], method=s["method"], activation=s["activation"], batch_size=s["batch"],
                       chunk_steps=chunk_steps_for(s["layers"], s["batch"], s["method"]), seed=s["seed"],
-                      init=s.get("init"), **self.hyper_kw())
+                      init=s["init"], **self.hyper_kw())
             if self.data is not None:
                 self.trainer = build_trainer(data=self.data, **kw)
             else:

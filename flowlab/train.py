@@ -300,6 +300,12 @@ class Trainer:
         return self.restored.step if self.restored else self.step
 
     @property
+    def last_chunk_test_nll(self) -> float:
+        """Held-out NLL of the last chunk's own weights: ``restore_best`` appends a row for the checkpoint it put
+        back, so after a restore that is the row before it."""
+        return self.evals["test_nll"][-2 if self.restored else -1]
+
+    @property
     def has_truth(self) -> bool:
         return self.test_logp is not None
 

@@ -71,8 +71,11 @@ def test_keep_best_restores_the_lowest_held_out_nll():
     t.set_hyper(lr=1e-6)
     t.run_chunk()
     assert t.evals["test_nll"][-1] > best.test_nll + 1.0
+    spoiled = t.evals["test_nll"][-1]
     n_evals = len(t.evals["step"])
+    assert t.last_chunk_test_nll == spoiled
     assert t.restore_best() is best and t.restored is best
+    assert t.last_chunk_test_nll == spoiled  # still the last chunk's own weights, not the restored row
     np.testing.assert_allclose(-float(np.mean(t.log_prob(t.x_test))), best.test_nll, rtol=1e-5)
     # one more evaluation row, at the current step, describes the weights now in place
     assert all(len(v) == n_evals + 1 for v in t.evals.values())
