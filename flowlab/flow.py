@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
 import jax
@@ -22,8 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .activations import Activation
+from .metrics import LOG2PI, log_normal, orthogonal_from  # noqa: F401  (LOG2PI, log_normal: part of the model)
 
-LOG2PI = math.log(2.0 * math.pi)
 INITS = ("orthogonal", "identity_noise")
 TRAINER_INITS = INITS + ("data",)  # "data": orthogonal, then data_init on the training data
 
@@ -54,6 +55,13 @@ class Norm(NamedTuple):
         return Norm(jnp.zeros(dim, jnp.float32), jnp.ones(dim, jnp.float32))
 
     @staticmethod
+    def like(norm: "Norm | None", dim: int, dtype=jnp.float32) -> "Norm":
+        """``norm`` in ``dtype``, or the identity standardisation when there is none."""
+        if norm is None:
+            return Norm(jnp.zeros(dim, dtype), jnp.ones(dim, dtype))
+        return Norm(jnp.asarray(norm.shift, dtype), jnp.asarray(norm.scale, dtype))
+
+    @staticmethod
     def fit(x) -> "Norm":
         x = np.asarray(x, dtype=np.float64)
         return Norm(jnp.asarray(x.mean(0), jnp.float32), jnp.asarray(np.maximum(x.std(0), 1e-6), jnp.float32))
@@ -81,9 +89,7 @@ def init_params(spec: FlowSpec, key, init: str = "orthogonal", noise: float = 0.
         raise ValueError(f"Unknown initialisation {init!r}; choose one of {', '.join(INITS)}.")
     L, D = int(spec.layers), int(spec.dim)
     if init == "orthogonal":
-        a = jax.random.normal(key, (L, D, D), dtype)
-        q, r = jnp.linalg.qr(a)
-        W = q * jnp.sign(jnp.diagonal(r, axis1=-2, axis2=-1))[:, None, :]
+        W = orthogonal_from(jax.random.normal(key, (L, D, D), dtype), jnp)
     else:
         std = noise * math.sqrt(2.0 / (D + D))
         W = jnp.eye(D, dtype=dtype)[None] + std * jax.random.normal(key, (L, D, D), dtype)
@@ -160,11 +166,6 @@ def forward(spec: FlowSpec, params: dict, x, norm: Norm | None = None, acc=None)
     return Forward(h0, ys, hs, lda, z)
 
 
-def log_normal(z):
-    """log N(z; 0, I) per row."""
-    return -0.5 * jnp.sum(z * z, axis=-1) - 0.5 * z.shape[-1] * LOG2PI
-
-
 def logdet_weights(params: dict):
     """log|det W_k| per layer, shape (L,), by LU (slogdet): O(L D^3), done once per parameter update."""
     return jnp.linalg.slogdet(params["W"])[1]
@@ -214,3 +215,40 @@ def sample(spec: FlowSpec, params: dict, key, n: int, norm: Norm | None = None):
 
 def num_params(params: dict) -> int:
     return int(sum(np.prod(v.shape) for v in jax.tree_util.tree_leaves(params)))
+
+
+# ---- evaluation on many points ------------------------------------------------------------------------------------
+BLOCK = 4096  # points per jitted call: inputs are zero-padded to a multiple, so each FlowSpec compiles once
+
+
+def blocks(x, size: int = BLOCK):
+    """(n, fixed-size blocks of the rows of ``x``, the last zero-padded): jitted functions of a block compile once."""
+    n = x.shape[0]
+    pad = (-n) % size
+    if pad:
+        x = jnp.concatenate([x, jnp.zeros((pad,) + x.shape[1:], x.dtype)])
+    return n, [x[i:i + size] for i in range(0, x.shape[0], size)]
+
+
+@lru_cache(maxsize=32)
+def _jit_log_prob(spec: FlowSpec):
+    return jax.jit(lambda params, norm, x: log_prob(spec, params, x, norm))
+
+
+def model_log_prob(spec: FlowSpec, params: dict, norm: Norm | None, x) -> np.ndarray:
+    """log q(x) per row of ``x`` (float64 out), in the parameters' dtype; jitted once per FlowSpec."""
+    dt = params["W"].dtype
+    n, parts = blocks(jnp.asarray(np.asarray(x), dt))
+    nm = Norm.like(norm, spec.dim, dt)
+    return np.concatenate([np.asarray(_jit_log_prob(spec)(params, nm, b)) for b in parts])[:n].astype(np.float64)
+
+
+@lru_cache(maxsize=32)
+def _jit_sample(spec: FlowSpec, n: int):
+    return jax.jit(lambda params, norm, key: sample(spec, params, key, n, norm))
+
+
+def model_samples(spec: FlowSpec, params: dict, norm: Norm | None, n: int = 1000, seed: int = 0) -> np.ndarray:
+    """``n`` samples from the flow (jitted once per FlowSpec and n)."""
+    nm = Norm.like(norm, spec.dim, params["W"].dtype)
+    return np.asarray(_jit_sample(spec, int(n))(params, nm, jax.random.PRNGKey(int(seed))))

@@ -21,28 +21,17 @@ trick extracts from autodiff) by a hand-written reverse scan, checked against th
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 
-from .flow import FlowSpec, forward, log_normal, logdet_weights
-
-METHODS = ("exact", "inverse", "relative", "self_normalizing", "autodiff_jacobian")
-TRAIN_METHODS = ("exact", "inverse", "relative", "self_normalizing")
-LABELS = {
-    "exact": "exact (autodiff through slogdet)",
-    "inverse": "ordinary, explicit W⁻ᵀ",
-    "relative": "relative gradient",
-    "self_normalizing": "self-normalizing (learned R ≈ W⁻¹)",
-    "autodiff_jacobian": "autodiff of the full Jacobian",
-}
-
-
-def check_method(method: str, allowed=METHODS) -> str:
-    if method not in allowed:
-        raise ValueError(f"Unknown gradient method {method!r}; choose one of: {', '.join(allowed)}.")
-    return method
+from . import metrics
+from .flow import FlowSpec, forward, logdet_weights
+from .metrics import log_normal
+from .plots import style
 
 
 def data_nll(spec: FlowSpec, params: dict, h0, acc=None):
@@ -195,19 +184,74 @@ def _autodiff_jacobian(spec):
     return fn
 
 
-_BUILDERS = {
-    "exact": _exact,
-    "inverse": _inverse,
-    "relative": _relative,
-    "self_normalizing": _self_normalizing,
-    "autodiff_jacobian": _autodiff_jacobian,
-}
+@dataclass(frozen=True)
+class Method:
+    """One gradient method: everything any page, plot, CLI or file needs to know about it.
+
+    ``order``: exponent of D in the cost of one gradient (3: a factorisation or inverse per layer, 2: only
+    (B,D)x(D,D) products); ``exact``: the direction equals the exact gradient of the NLL (up to rounding);
+    ``learned_inverse``: the parameters carry R_k ≈ W_k⁻¹; ``trainable``: offered for training (the full-Jacobian
+    method is for timing and verification only); ``playground``: offered on the Playground, where D = 2 and the
+    explicit-inverse gradient would only repeat the exact one."""
+
+    name: str
+    label: str
+    short: str
+    color: str
+    order: int
+    cost: str
+    exact: bool
+    learned_inverse: bool
+    trainable: bool
+    playground: bool
+    builder: Callable = None
+    aliases: tuple = ()
+
+
+REGISTRY: dict[str, Method] = {m.name: m for m in (
+    Method("exact", "exact (autodiff through slogdet)", "exact", style.RED, 3, "O(L·D³ + L·B·D²)", exact=True,
+           learned_inverse=False, trainable=True, playground=True, builder=_exact, aliases=("autodiff",)),
+    Method("inverse", "ordinary, explicit W⁻ᵀ", "ordinary (W⁻ᵀ)", style.PURPLE, 3, "O(L·D³ + L·B·D²)", exact=True,
+           learned_inverse=False, trainable=True, playground=False, builder=_inverse, aliases=("ordinary",)),
+    Method("relative", "relative gradient", "relative", style.BLUE, 2, "O(L·B·D²)", exact=False,
+           learned_inverse=False, trainable=True, playground=True, builder=_relative),
+    Method("self_normalizing", "self-normalizing (learned R ≈ W⁻¹)", "self-normalizing", style.GREEN, 2,
+           "O(L·B·D²)", exact=False, learned_inverse=True, trainable=True, playground=True,
+           builder=_self_normalizing, aliases=("snf", "self-normalizing", "selfnormalizing")),
+    Method("autodiff_jacobian", "autodiff of the full Jacobian", "full Jacobian", style.AMBER, 3, "O(B·L·D³)",
+           exact=True, learned_inverse=False, trainable=False, playground=False, builder=_autodiff_jacobian,
+           aliases=("jacobian",)),
+)}
+METHODS = tuple(REGISTRY)
+TRAIN_METHODS = tuple(n for n, m in REGISTRY.items() if m.trainable)
+PLAYGROUND_METHODS = tuple(n for n, m in REGISTRY.items() if m.playground)
+_ALIASES = {a: m.name for m in REGISTRY.values() for a in m.aliases}
+
+
+def method_name(name: str) -> str:
+    """The registry name for a name or alias (``snf`` -> ``self_normalizing``); the input unchanged if unknown."""
+    key = str(name).strip().lower()
+    return key if key in REGISTRY else _ALIASES.get(key, str(name))
+
+
+def check_method(method: str, allowed=METHODS) -> str:
+    """``method`` (or its alias) as a registry name; ValueError naming the choices if it is not one of ``allowed``."""
+    m = method_name(method)
+    if m not in allowed:
+        raise ValueError(f"Unknown gradient method {method!r}; choose one of: {', '.join(allowed)}.")
+    return m
+
+
+def by_cost(methods) -> tuple:
+    """``methods`` cheapest first (registry order within a cost order): the run order of timing grids, so a
+    cancelled run still holds the interesting comparison."""
+    return tuple(sorted((check_method(m) for m in methods), key=lambda m: (REGISTRY[m].order, METHODS.index(m))))
 
 
 @lru_cache(maxsize=None)
 def make_grad_fn(method: str, spec: FlowSpec):
     """Un-jitted gradient function ``(params, batch, hyper) -> (grads, metrics)`` for ``method``."""
-    return _BUILDERS[check_method(method)](spec)
+    return REGISTRY[check_method(method)].builder(spec)
 
 
 @lru_cache(maxsize=None)
@@ -221,9 +265,5 @@ def exact_grads(spec: FlowSpec, params: dict, batch):
 
 
 def angle_degrees(g1: dict, g2: dict, keys=("W", "b")):
-    """Angle in degrees between two gradients (flattened over ``keys``), as in Keller et al. Fig. 3."""
-    a = jnp.concatenate([g1[k].ravel() for k in keys])
-    c = jnp.concatenate([g2[k].ravel() for k in keys])
-    a, c = a / (jnp.linalg.norm(a) + 1e-30), c / (jnp.linalg.norm(c) + 1e-30)
-    # 2·atan2(|â − ĉ|, |â + ĉ|): accurate near 0° and 180°, where arccos of a rounded cosine is not
-    return jnp.degrees(2.0 * jnp.arctan2(jnp.linalg.norm(a - c), jnp.linalg.norm(a + c)))
+    """Angle in degrees between two gradients (flattened over ``keys``)."""
+    return metrics.angle_degrees(metrics.flat(g1, keys), metrics.flat(g2, keys))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from typing import NamedTuple
@@ -25,12 +26,15 @@ import numpy as np
 import optax
 
 from . import gradients as G
+from . import presets
 from .activations import make_activation
+from .densities import get_density
 from .flow import TRAINER_INITS, FlowSpec, Norm, data_init, init_params, log_prob, logdet_weights
+from .metrics import all_finite, angle_degrees, flat, global_norm, inverse_error, tree_where
 
 OPTIMIZERS = ("adam", "sgd")
-# Self-normalizing flows: mean_k ||R_k W_k - I||_F above this means the learned inverses no longer track W.  Healthy
-# runs stay near 1e-2 (lam = 1) or 1e-3 (lam = 10); runs that went bad passed 0.37 on their way to 30 (README).
+# Self-normalizing flows: mean_k ||R_k W_k - I||_F above this means the learned inverses no longer track W (healthy
+# runs stay near 1e-3 to 1e-2; runs that went bad passed 0.37 on their way to 30: assets/benchmarks/RESULTS.md).
 INVERSE_DRIFT_WARN = 0.25
 _clock = time.perf_counter  # training time is measured with this (a test can substitute a fake clock)
 
@@ -39,31 +43,32 @@ _clock = time.perf_counter  # training time is measured with this (a test can su
 class TrainConfig:
     """Structural training settings (changing one compiles a new chunk)."""
 
-    method: str = "relative"
-    batch_size: int = 512
-    chunk_steps: int = 50
+    method: str
+    batch: int
+    chunk: int
     optimizer: str = "adam"
     track_angle: bool = False  # SNF/relative: angle to the exact gradient each step (costs an exact gradient)
 
     def __post_init__(self):
-        G.check_method(self.method, G.TRAIN_METHODS)
+        object.__setattr__(self, "method", G.check_method(self.method, G.TRAIN_METHODS))
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"Unknown optimiser {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}.")
-        if int(self.batch_size) < 1:
-            raise ValueError(f"Batch size must be a positive integer, got {self.batch_size}.")
-        if int(self.chunk_steps) < 1:
-            raise ValueError(f"Chunk length must be a positive integer, got {self.chunk_steps}.")
+        if int(self.batch) < 1:
+            raise ValueError(f"Batch size must be a positive integer, got {self.batch}.")
+        if int(self.chunk) < 1:
+            raise ValueError(f"Chunk length must be a positive integer, got {self.chunk}.")
 
 
-ADAM_B2 = 0.999  # Adam's (and the paper's) decay rate of the second-moment average
+ADAM_B2 = presets.ADAM_B2
+_D = presets.DEFAULT
 
 
-def make_hyper(lr=1e-3, lam=1.0, clip=10.0, warmup=0, decay_steps=0, final_lr_frac=0.05, explode=None, dim=2,
-               b2=ADAM_B2):
-    """Array hyper-parameters of a chunk (changing them does not recompile).
+def make_hyper(lr=_D.lr, lam=_D.lam, clip=_D.clip, warmup=_D.warmup, decay=_D.decay, final_lr_frac=0.05,
+               explode=None, dim=2, b2=_D.b2):
+    """Array hyper-parameters of a chunk (changing them does not recompile); defaults from ``presets.DEFAULT``.
 
-    lr: peak learning rate; warmup: linear warm-up steps; decay_steps: cosine decay from the end of warm-up to
-    ``final_lr_frac * lr`` at step ``decay_steps`` (0 = constant); clip: max global gradient norm (inf = off);
+    lr: peak learning rate; warmup: linear warm-up steps; decay: cosine decay from the end of warm-up to
+    ``final_lr_frac * lr`` at step ``decay`` (0 = constant); clip: max global gradient norm (inf = off);
     lam: SNF reconstruction weight; explode: a loss above this counts as divergence (default 1000 + 100 D nats);
     b2: Adam's second-moment decay v ← b2·v + (1 − b2)·g² (memory ~1/(1 − b2) steps; ignored by SGD).
     """
@@ -76,19 +81,19 @@ def make_hyper(lr=1e-3, lam=1.0, clip=10.0, warmup=0, decay_steps=0, final_lr_fr
     if lam < 0:
         raise ValueError(f"Reconstruction weight λ must be non-negative, got {lam}.")
     explode = 1000.0 + 100.0 * dim if explode is None else explode
-    vals = dict(lr=lr, lam=lam, clip=clip, warmup=warmup, decay_steps=decay_steps, final_lr_frac=final_lr_frac,
+    vals = dict(lr=lr, lam=lam, clip=clip, warmup=warmup, decay=decay, final_lr_frac=final_lr_frac,
                 explode=explode, b2=b2)
     return {k: jnp.asarray(v, jnp.float32) for k, v in vals.items()}
 
 
 def lr_at(hyper, step):
-    """Learning rate at optimiser step ``step``: linear warm-up, then cosine decay (if decay_steps > 0)."""
+    """Learning rate at optimiser step ``step``: linear warm-up, then cosine decay (if decay > 0)."""
     step = jnp.asarray(step, jnp.float32)
     warm = jnp.where(hyper["warmup"] > 0, jnp.minimum(1.0, (step + 1.0) / jnp.maximum(hyper["warmup"], 1.0)), 1.0)
-    span = jnp.maximum(hyper["decay_steps"] - hyper["warmup"], 1.0)
+    span = jnp.maximum(hyper["decay"] - hyper["warmup"], 1.0)
     prog = jnp.clip((step - hyper["warmup"]) / span, 0.0, 1.0)
     cos = hyper["final_lr_frac"] + (1 - hyper["final_lr_frac"]) * 0.5 * (1 + jnp.cos(math.pi * prog))
-    return hyper["lr"] * warm * jnp.where(hyper["decay_steps"] > 0, cos, 1.0)
+    return hyper["lr"] * warm * jnp.where(hyper["decay"] > 0, cos, 1.0)
 
 
 def _optimizer(name):
@@ -112,19 +117,15 @@ def init_state(spec: FlowSpec, cfg: TrainConfig, seed: int = 0, init: str | None
     """Fresh state.  Same seed -> same initial weights.  ``init``: ``orthogonal`` (the default here) W with
     |det W| = 1, b = 0, and for SNF R = W^T, which is then exactly W^{-1}; ``data`` the same
     rotations rescaled by ``flow.data_init`` on the first ``DATA_INIT_POINTS`` rows of ``data`` (standardised
-    training points) so that every pre-activation starts with mean 0 and variance 1.  On moons (relative, L = 50,
-    batch 1024, 55 s) it gave KL 0.095 / 0.044 / 0.064 / 0.063 on seeds 0 / 2 / 4 / 6 where orthogonal gave
-    0.089 / 0.120 / 0.243 / 0.047: less depends on the seed (README has the rest).  Keller App. A.3's W = I + noise
-    is ``init="identity_noise"``: at L = 50 it left SNF above KL 1.26 nats on sine after 6000 steps for every
-    learning rate (3e-3, 1e-2) and λ (1, 10, 100) tried, where orthogonal reached 0.15
-    (benchmarks/tune_defaults.py)."""
+    training points) so that every pre-activation starts with mean 0 and variance 1; ``identity_noise`` Keller
+    App. A.3's W = I + noise.  Methods with learned inverses (``Method.learned_inverse``) get R = W⁻¹."""
     key = jax.random.PRNGKey(int(seed))
     k_init, k_train = jax.random.split(key)
     if params is None:
         init = init or "orthogonal"
         if init not in TRAINER_INITS:
             raise ValueError(f"Unknown initialisation {init!r}; choose one of {', '.join(TRAINER_INITS)}.")
-        with_R = cfg.method == "self_normalizing"
+        with_R = G.REGISTRY[cfg.method].learned_inverse
         if init == "data":
             if data is None:
                 raise ValueError("The data-dependent initialisation needs the (standardised) training data.")
@@ -136,14 +137,6 @@ def init_state(spec: FlowSpec, cfg: TrainConfig, seed: int = 0, init: str | None
     return TrainState(params, opt.init(params), jnp.zeros((), jnp.int32), k_train)
 
 
-def _finite_tree(tree):
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
-
-
-def _global_norm(tree):
-    return jnp.sqrt(sum(jnp.sum(x * x) for x in jax.tree_util.tree_leaves(tree)))
-
-
 @lru_cache(maxsize=64)
 def make_chunk(spec: FlowSpec, cfg: TrainConfig):
     """Jitted ``chunk(state, prev, data, test_x, test_logp, norm, hyper) -> (state, prev, step_metrics, evals,
@@ -153,12 +146,11 @@ def make_chunk(spec: FlowSpec, cfg: TrainConfig):
     unknown).  ``norm`` only enters the reported x-space NLL (its log-det is a constant)."""
     grad_fn = G.make_grad_fn(cfg.method, spec)
     opt = _optimizer(cfg.optimizer)
-    B, K = int(cfg.batch_size), int(cfg.chunk_steps)
+    B, K = int(cfg.batch), int(cfg.chunk)
     angle = cfg.track_angle and cfg.method != "exact"
 
     def chunk(state, prev, data, test_x, test_logp, norm, hyper):
         shift_nll = -norm.logdet()  # x-space NLL = standardised NLL + sum(log scale)
-        pick = lambda c, a, b_: jax.tree_util.tree_map(lambda u, v: jnp.where(c, u, v), a, b_)
 
         def one_step(carry, _):
             state, prev, ok, bad_step, loss_bad = carry
@@ -166,7 +158,7 @@ def make_chunk(spec: FlowSpec, cfg: TrainConfig):
             batch = data[jax.random.randint(k_batch, (B,), 0, data.shape[0])]
             grads, m = grad_fn(state.params, batch, hyper)
             loss = m["data_loss"] - jnp.sum(logdet_weights(state.params))
-            gnorm = _global_norm({k: grads[k] for k in ("W", "b")})
+            gnorm = global_norm({k: grads[k] for k in ("W", "b")})
             scale = jnp.minimum(1.0, hyper["clip"] / (gnorm + 1e-12))
             grads = jax.tree_util.tree_map(lambda g: g * scale, grads)
             lr = lr_at(hyper, state.step)
@@ -177,20 +169,21 @@ def make_chunk(spec: FlowSpec, cfg: TrainConfig):
             updates, new_opt = opt.update(grads, opt_state, state.params)
             new_params = optax.apply_updates(state.params, updates)
             loss_ok = jnp.isfinite(loss) & (loss < hyper["explode"])
-            good = ok & loss_ok & _finite_tree(grads) & _finite_tree(new_params)
+            good = ok & loss_ok & all_finite(grads) & all_finite(new_params)
             newly_bad = ok & ~good
             # A bad loss means the current parameters are bad: go back one step.  A bad gradient/update on a
             # finite loss: keep the current parameters, drop the update.  After a failure the chunk stays frozen.
-            fallback = pick(loss_ok, state, prev)
-            nxt = pick(good, TrainState(new_params, new_opt, state.step + 1, key), pick(newly_bad, fallback, state))
-            new_prev = pick(good, state, pick(newly_bad, fallback, prev))
+            fallback = tree_where(loss_ok, state, prev)
+            nxt = tree_where(good, TrainState(new_params, new_opt, state.step + 1, key),
+                             tree_where(newly_bad, fallback, state))
+            new_prev = tree_where(good, state, tree_where(newly_bad, fallback, prev))
             bad_step = jnp.where(newly_bad, state.step, bad_step)
             loss_bad = jnp.where(newly_bad, ~loss_ok, loss_bad)
             metrics = {"loss": loss + shift_nll, "grad_norm": gnorm, "lr": lr}
             if cfg.method == "self_normalizing":
                 metrics["recon"] = m["recon"]
             if angle:
-                metrics["angle"] = G.angle_degrees(grads, G.exact_grads(spec, state.params, batch))
+                metrics["angle"] = angle_degrees(flat(grads), flat(G.exact_grads(spec, state.params, batch)))
             return (nxt, new_prev, ok & good, bad_step, loss_bad), metrics
 
         carry0 = (state, prev, jnp.asarray(True), jnp.asarray(-1, jnp.int32), jnp.asarray(False))
@@ -200,9 +193,7 @@ def make_chunk(spec: FlowSpec, cfg: TrainConfig):
         kl = jnp.mean(test_logp - lq)
         evals = {"test_nll": test_nll, "kl": kl}
         if cfg.method == "self_normalizing":  # mean_k ||R_k W_k - I||_F: an O(L D^3) product, so once per chunk
-            eye = jnp.eye(spec.dim, dtype=state_out.params["W"].dtype)
-            rw = jnp.einsum("lij,ljk->lik", state_out.params["R"], state_out.params["W"]) - eye
-            evals["inv_err"] = jnp.mean(jnp.sqrt(jnp.sum(rw * rw, axis=(-1, -2))))
+            evals["inv_err"] = inverse_error(state_out.params["R"], state_out.params["W"])
         status = {"ok": ok, "bad_step": bad_step, "loss_bad": loss_bad}
         return state_out, prev_out, metrics, evals, status
 
@@ -311,7 +302,7 @@ class Trainer:
 
     # ---- running -------------------------------------------------------------------------------------------------
     def run_chunk(self) -> Divergence | None:
-        """One jitted chunk of ``cfg.chunk_steps`` steps; returns a Divergence if the guard fired."""
+        """One jitted chunk of ``cfg.chunk`` steps; returns a Divergence if the guard fired."""
         if self.stopped:
             return None
         fn = make_chunk(self.spec, self.cfg)
@@ -403,13 +394,13 @@ class Trainer:
         ``restore_best()`` (the weights of the chunk end with the lowest held-out NLL).
 
         ``fit_schedule`` (time budget only): the cosine decay ends when the budget does, whatever this machine's
-        speed.  After every chunk past the first (compiling) one, ``decay_steps`` becomes the current step plus the
+        speed.  After every chunk past the first (compiling) one, ``decay`` becomes the current step plus the
         steps that still fit at the rate measured since then:
 
-            decay_steps = step + (budget_s - elapsed) · (steps since chunk 1) / (seconds since chunk 1)
+            decay = step + (budget_s - elapsed) · (steps since chunk 1) / (seconds since chunk 1)
 
         An array hyper-parameter, so nothing recompiles; warm-up is unchanged, and a constant learning rate
-        (``decay_steps`` = 0) stays constant."""
+        (``decay`` = 0) stays constant."""
         if steps is None and budget_s is None:
             raise ValueError("Give a number of steps or a time budget.")
         if fit_schedule and budget_s is None:
@@ -421,12 +412,12 @@ class Trainer:
             if budget_s is not None and self.elapsed >= budget_s:
                 break
             self.run_chunk()
-            if fit_schedule and float(self.hyper["decay_steps"]) > 0:
+            if fit_schedule and float(self.hyper["decay"]) > 0:
                 if mark is None:
                     mark = (self.step, self.elapsed)
                 elif self.elapsed > mark[1] and self.step > mark[0]:
                     rate = (self.step - mark[0]) / (self.elapsed - mark[1])
-                    self.set_hyper(decay_steps=self.step + max(0.0, budget_s - self.elapsed) * rate)
+                    self.set_hyper(decay=self.step + max(0.0, budget_s - self.elapsed) * rate)
             if callback:
                 callback(self)
         if keep_best:
@@ -459,19 +450,15 @@ def train_candidates(trainer: Trainer, n: int, steps: int | None = None, budget_
     Candidate k is ``trainer`` with seed ``trainer.seed + k``: other initial weights and minibatch order, the same
     training data and held-out split, so their held-out NLLs compare directly (each candidate's kept weights with
     ``keep_best``, else its last).  Each trains in its own thread with its own ``budget_s``; JAX runs the jitted
-    chunks without holding the GIL, so with n free cores each candidate gets most of the steps it would get alone
-    (2 threads on the 2-core CPU: 88 % each, moons, batch 512).  Why: on moons the relative gradient's result
-    depends on the seed (KL 0.02–0.2 at equal settings, README), and a second core would otherwise sit idle —
-    one training chunk runs no faster with two XLA threads than with one.  ``callback(trainer)`` follows
-    candidate 0 only."""
-    from concurrent.futures import ThreadPoolExecutor
-    from dataclasses import replace as dc_replace
+    chunks without holding the GIL, so with n free cores each candidate gets most of the steps it would get alone.
+    Why: a result can depend on the seed, and a second core would otherwise sit idle (one training chunk runs no
+    faster with two XLA threads than with one).  ``callback(trainer)`` follows candidate 0 only."""
 
     if int(n) < 1:
         raise ValueError(f"The number of candidates must be a positive integer, got {n}.")
     if trainer.step > 0:
         raise ValueError("Candidates start from fresh weights: pass an untrained trainer (or call reset() first).")
-    cands = [trainer] + [dc_replace(trainer, seed=trainer.seed + k) for k in range(1, int(n))]
+    cands = [trainer] + [replace(trainer, seed=trainer.seed + k) for k in range(1, int(n))]
 
     def run(k):
         cands[k].train(steps=steps, budget_s=budget_s, callback=callback if k == 0 else None,
@@ -487,24 +474,55 @@ def train_candidates(trainer: Trainer, n: int, steps: int | None = None, budget_
     return min(cands, key=score), cands
 
 
-def build_trainer(density: str | None = None, *, data=None, layers=8, method="relative", activation="smooth_leaky_relu",
-                  alpha=None, beta=None, batch_size=512, chunk_steps=50, optimizer="adam", seed=0, n_train=100_000,
-                  n_test=5_000, test_frac=0.1, standardize=True, init=None, track_angle=False, **hyper_kw) -> Trainer:
-    """A Trainer on a registry density (fresh train/test samples from its sampler, KL available) or on uploaded
-    ``data`` (random held-out split, no KL)."""
-    from .densities import get_density
+# Step time on a 2-core CPU (relative gradient) is roughly proportional to layers × (batch + 300): the chunk length
+# is scaled by that work so a chunk costs about the same at any setting.  Lengths come from a short list, so only a
+# few chunk lengths are ever compiled.
+CHUNK_CHOICES = (5, 10, 25, 50, 100, 200)
+_BATCH_OVERHEAD = 300
+_REF_WORK = 20 * (256 + _BATCH_OVERHEAD)
+_REF_STEPS = 500
+_METHOD_COST = {"exact": 1.0, "relative": 1.0, "self_normalizing": 1.5}
+HEADLESS_CHUNK_SCALE = 4.0  # headless runs (CLI, quality benchmark): 4x the Playground's work per chunk
 
-    if int(layers) < 1:
-        raise ValueError(f"Number of layers must be a positive integer, got {layers}.")
-    spec = FlowSpec(2 if data is None else int(np.asarray(data).shape[1]), int(layers),
-                    make_activation(activation, alpha, beta))
-    cfg = TrainConfig(method, int(batch_size), int(chunk_steps), optimizer, track_angle)
+
+def chunk_steps_for(layers: int, batch: int, method: str, scale: float = 1.0) -> int:
+    """Steps per jitted chunk: about the work of ``scale`` × 500 steps at 20 layers × batch 256, at most 200."""
+    work = max(1, int(layers)) * (max(1, int(batch)) + _BATCH_OVERHEAD) * _METHOD_COST.get(method, 1.0)
+    target = scale * _REF_STEPS * _REF_WORK / work
+    return max(c for c in CHUNK_CHOICES if c <= max(target, CHUNK_CHOICES[0]))
+
+
+HYPER_EXTRAS = ("final_lr_frac", "explode")  # array hyper-parameters that are not user settings
+
+
+def build_trainer(density: str | None = None, *, data=None, seed: int = 0, chunk: int | None = None,
+                  headless: bool = False, ntest: int = 5_000, test_frac: float = 0.1, optimizer: str = "adam",
+                  track_angle: bool = False, alpha=None, beta=None, **settings) -> Trainer:
+    """A Trainer on a registry density (fresh train/test samples from its sampler, KL available) or on uploaded
+    ``data`` (random held-out split, no KL).
+
+    ``settings`` are training settings named as in ``presets.Preset`` (layers, method, activation, lr, batch, ntrain,
+    clip, warmup, decay, lam, b2, init, standardize) plus the hyper-parameters ``final_lr_frac`` and ``explode``;
+    the ones not given come from ``presets.tuned(density, method)``.  ``chunk``: steps per jitted chunk (default
+    ``chunk_steps_for``, × ``HEADLESS_CHUNK_SCALE`` with ``headless``)."""
+    unknown = set(settings) - set(presets.SETTING_KEYS) - set(HYPER_EXTRAS)
+    if unknown:
+        raise ValueError(f"Unknown training setting {sorted(unknown)[0]!r}; known: "
+                         f"{', '.join(presets.SETTING_KEYS + HYPER_EXTRAS)}.")
+    s = {**presets.defaults(density, settings.get("method")), **settings}
+    if int(s["layers"]) < 1:
+        raise ValueError(f"Number of layers must be a positive integer, got {s['layers']}.")
+    if chunk is None:
+        chunk = chunk_steps_for(s["layers"], s["batch"], s["method"], HEADLESS_CHUNK_SCALE if headless else 1.0)
+    spec = FlowSpec(2 if data is None else int(np.asarray(data).shape[1]), int(s["layers"]),
+                    make_activation(s["activation"], alpha, beta))
+    cfg = TrainConfig(s["method"], int(s["batch"]), int(chunk), optimizer, track_angle)
     if data is None:
         if density is None:
             raise ValueError("Choose a density or supply data.")
         d = get_density(density)
-        x_train = d.sample(n_train, seed=seed)
-        x_test = d.sample(n_test, seed=seed + 1_000_003)
+        x_train = d.sample(int(s["ntrain"]), seed=seed)
+        x_test = d.sample(ntest, seed=seed + 1_000_003)
         test_logp = np.asarray(d.log_prob(x_test.astype(np.float32)))
     else:
         data = np.asarray(data, np.float64)
@@ -514,9 +532,9 @@ def build_trainer(density: str | None = None, *, data=None, layers=8, method="re
         perm = rng.permutation(len(data))
         n_te = max(1, int(round(test_frac * len(data))))
         x_test, x_train, test_logp = data[perm[:n_te]], data[perm[n_te:]], None
-    return Trainer(spec, cfg, x_train, x_test, test_logp, seed, hyper_kw, standardize, init)
+    hyper = {k: s[k] for k in ("lr", "clip", "warmup", "decay", "lam", "b2") + HYPER_EXTRAS if k in s}
+    return Trainer(spec, cfg, x_train, x_test, test_logp, seed, hyper, bool(s["standardize"]), s["init"])
 
 
 __all__ = ["TrainConfig", "TrainState", "Trainer", "Checkpoint", "Divergence", "train_candidates", "make_hyper",
-           "make_chunk", "init_state",
-           "build_trainer", "lr_at", "replace"]
+           "make_chunk", "init_state", "build_trainer", "chunk_steps_for", "lr_at", "replace"]

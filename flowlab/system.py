@@ -1,0 +1,131 @@
+"""What machine this is: the device label the pages show, the system information every recorded result carries, and
+the one result writer of ``benchmarks/`` (JSON stamped with device, versions, load and date)."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import time
+from pathlib import Path
+
+import jax
+import jaxlib
+import numpy as np
+
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+
+
+def platform_name() -> str:
+    """'cpu', 'gpu' or 'tpu': where JAX runs."""
+    return jax.devices()[0].platform
+
+
+def device_label() -> str:
+    """e.g. 'CPU · cpu' or 'GPU · NVIDIA H200'."""
+    d = jax.devices()[0]
+    return f"{d.platform.upper()} · {getattr(d, 'device_kind', '') or d.platform}"
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def thread_settings() -> dict:
+    """How many threads XLA may use here: CPU count, the process's CPU affinity, XLA_FLAGS and the BLAS/OpenMP
+    variables (XLA's CPU backend uses all cores of the affinity set unless XLA_FLAGS restricts it)."""
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        affinity = None
+    flags = os.environ.get("XLA_FLAGS", "")
+    single = "xla_cpu_multi_thread_eigen=false" in flags.replace(" ", "")
+    return {"cpu_count": os.cpu_count(), "affinity_cpus": affinity, "XLA_FLAGS": flags,
+            "env": {k: os.environ[k] for k in THREAD_VARS if k in os.environ},
+            "xla_threads": "single-threaded Eigen (XLA_FLAGS)" if single else f"all ({affinity or os.cpu_count()})"}
+
+
+def load_average():
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def system_info() -> dict:
+    dev = jax.devices()[0]
+    kind = getattr(dev, "device_kind", "") or dev.platform
+    name = cpu_model() if dev.platform == "cpu" else kind
+    return {"device": f"{dev.platform.upper()} · {name}", "platform": dev.platform, "device_kind": kind,
+            "device_count": jax.device_count(), "cpu_model": cpu_model(), "jax": jax.__version__,
+            "jaxlib": jaxlib.__version__, "numpy": np.__version__, "python": platform.python_version(),
+            "os": f"{platform.system()} {platform.release()}", "threads": thread_settings()}
+
+
+def memory_available() -> int | None:
+    """Bytes free for new work: the accelerator's free memory, else the host's MemAvailable; None if unknown."""
+    try:
+        stats = jax.devices()[0].memory_stats()
+    except Exception:  # noqa: BLE001 - not every backend implements it
+        stats = None
+    if stats and stats.get("bytes_limit"):
+        return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def device_peak_bytes() -> int | None:
+    """Accelerator only: the process-wide peak of device memory in use so far."""
+    try:
+        stats = jax.devices()[0].memory_stats()
+    except Exception:  # noqa: BLE001
+        return None
+    return int(stats["peak_bytes_in_use"]) if stats and "peak_bytes_in_use" in stats else None
+
+
+def jsonable(o):
+    """``o`` with numpy scalars as Python numbers and non-finite floats as None (strict JSON)."""
+    if isinstance(o, dict):
+        return {str(k): jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [jsonable(v) for v in o]
+    if isinstance(o, (np.floating, float)):
+        return None if not math.isfinite(float(o)) else float(o)
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.ndarray):
+        return jsonable(o.tolist())
+    return o
+
+
+def stamp() -> dict:
+    """What every recorded result carries: the machine, the versions, the load average and the date."""
+    return {"system": system_info(), "load_average": load_average(),
+            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def write_result(path, payload: dict) -> Path:
+    """Write ``payload`` as JSON to ``path`` (folders made as needed) with ``stamp()`` under the key "recorded"; a
+    path ending in .jsonl gets one line appended instead.  Returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = jsonable({**payload, "recorded": stamp()})
+    if path.suffix == ".jsonl":
+        with open(path, "a") as f:
+            f.write(json.dumps(record, allow_nan=False) + "\n")
+    else:
+        path.write_text(json.dumps(record, indent=1, allow_nan=False) + "\n")
+    return path

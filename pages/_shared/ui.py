@@ -1,0 +1,66 @@
+"""What every page shares: the page table, ``page_setup()`` (first call on every page), URL notes, the device line,
+upload ids and syncing settings to the address bar.  Streamlit does not treat this subfolder of pages/ as a page."""
+from __future__ import annotations
+
+import hashlib
+from typing import NamedTuple
+
+import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
+
+from flowlab.system import device_label
+
+
+class PageInfo(NamedTuple):
+    path: str
+    title: str
+    icon: str
+    url_path: str
+    what: str
+
+
+PAGES = (
+    PageInfo("pages/home.py", "Home", ":material/home:", "home", "what FlowLab is, and a path through it"),
+    PageInfo("pages/playground.py", "Playground", ":material/tune:", "playground",
+             "train a flow live on a toy density or your own points"),
+    PageInfo("pages/layers.py", "Layers", ":material/layers:", "layers",
+             "follow the points through every layer and see each layer's log-determinant"),
+    PageInfo("pages/compare.py", "Compare", ":material/compare_arrows:", "compare",
+             "ordinary vs relative vs self-normalizing gradients, side by side"),
+    PageInfo("pages/timing.py", "Timing", ":material/timer:", "timing",
+             "how the cost of each gradient grows with the dimension"),
+    PageInfo("pages/learn.py", "Learn", ":material/school:", "learn",
+             "short lessons: change of variables, flows, the Jacobian term"),
+)
+LINK = ":material/link:"
+WARN = ":material/warning:"
+
+
+def page_setup():
+    """First call on every page.  A shared link opened on a freshly started server reaches a file of pages/ before
+    app.py has run ``st.navigation`` once; Streamlit then serves pages/ in its old multipage mode (no navigation, no
+    wide layout).  Switch that mode off and rerun, so app.py's navigation routes the URL."""
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def url_notes(notes):
+    """One warning per note about a value taken from (or refused in) the link."""
+    for note in notes or []:
+        st.warning(note, icon=LINK)
+
+
+def sync_query(query: dict):
+    """Write ``query`` to the address bar when it differs, so the link always reproduces the page."""
+    if st.query_params.to_dict() != query:
+        st.query_params.from_dict(query)
+
+
+def upload_id(raw: bytes) -> str:
+    """A short content id for an uploaded file (same bytes, same id)."""
+    return hashlib.sha1(raw).hexdigest()[:12]
+
+
+def device_line() -> str:
+    return f"**Device:** {device_label()}"
