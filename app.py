@@ -6,7 +6,10 @@ import os
 import jax
 import streamlit as st
 
-st.set_page_config(page_title="FlowLab", page_icon="🌊", layout="wide")
+from flowlab.system import device_label
+from pages._shared.ui import PAGES
+
+st.set_page_config(page_title="FlowLab", page_icon=":material/water:", layout="wide")
 
 
 @st.cache_resource
@@ -20,22 +23,7 @@ def _setup_compile_cache() -> str:
 
 
 _setup_compile_cache()
-
-
-def device_label() -> str:
-    d = jax.devices()[0]
-    kind = getattr(d, "device_kind", "") or d.platform
-    return f"{d.platform.upper()} · {kind}"
-
-
-PAGES = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True, url_path="home"),
-    st.Page("pages/playground.py", title="Playground", icon="🎛️", url_path="playground"),
-    st.Page("pages/layers.py", title="Layers", icon="🧅", url_path="layers"),
-    st.Page("pages/compare.py", title="Compare", icon="📉", url_path="compare"),
-    st.Page("pages/timing.py", title="Timing", icon="⏱️", url_path="timing"),
-    st.Page("pages/learn.py", title="Learn", icon="🎓", url_path="learn"),
-]
-nav = st.navigation(PAGES)
+nav = st.navigation([st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path, default=p.url_path == "home")
+                     for p in PAGES])
 st.sidebar.caption(f"JAX {jax.__version__} on {device_label()}")
 nav.run()

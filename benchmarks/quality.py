@@ -17,10 +17,7 @@ With ``--paper`` the paper's settings taken literally (Gresele et al. App. H.2 /
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -32,7 +29,7 @@ import numpy as np  # noqa: E402
 
 from flowlab import presets  # noqa: E402
 from flowlab.densities import get_density  # noqa: E402
-from flowlab.session import with_chunk_steps  # noqa: E402
+from flowlab.system import write_result  # noqa: E402
 from flowlab.train import build_trainer, train_candidates  # noqa: E402
 
 GOAL_KL = 0.05
@@ -52,10 +49,8 @@ def evaluate(trainer, density: str, n_eval: int, seed: int = 777_777) -> dict:
 def run(density: str, method: str, settings: dict, budget: float, n_eval: int, seed: int, candidates: int = 1) -> dict:
     s = dict(settings)
     s["method"] = method
-    s.pop("epochs", None)
-    s = with_chunk_steps(s)  # the CLI's chunk length (200 steps at the defaults), not build_trainer's 50
     t_wall = time.perf_counter()
-    trainer = build_trainer(density, seed=seed, **s)
+    trainer = build_trainer(density, seed=seed, headless=True, **s)  # the CLI's chunk length
     # the cosine decay ends with the budget; the weights with the lowest held-out NLL (trainer's own test split) are
     # kept; with several candidates (seeds seed, seed+1, ..., one thread each) the one with the lowest such NLL
     trainer, cands = train_candidates(trainer, candidates, budget_s=budget, fit_schedule=True, keep_best=True)
@@ -90,9 +85,9 @@ def main(argv=None) -> int:
     print(f"jax {jax.__version__} on {jax.devices()[0].platform} ({os.cpu_count()} cores), load {load:.2f}, "
           f"budget {a.budget:.0f} s per run, goal KL <= {GOAL_KL}, {a.candidates} candidate(s) per tuned run")
     rows = []
-    plan = [(d, m, "tuned", presets.defaults(d, m)) for d in a.densities for m in a.methods]
+    plan = [(d, m, "tuned", presets.tuned(d, m).settings()) for d in a.densities for m in a.methods]
     if a.paper:
-        plan += [(d, "relative", "paper", presets.paper_training(d)) for d in a.densities]
+        plan += [(d, "relative", "paper", presets.paper(d).settings()) for d in a.densities]
     for density, method, preset, settings in plan:
         r = run(density, method, settings, a.budget, a.n_eval, a.seed, a.candidates if preset == "tuned" else 1)
         r["preset"] = preset
@@ -113,12 +108,8 @@ def main(argv=None) -> int:
     passed = sum(r["kl"] <= GOAL_KL and not r["divergences"] for r in tuned)
     print(f"{passed}/{len(tuned)} tuned runs reach KL <= {GOAL_KL} within {a.budget:.0f} s")
     if a.json:
-        out = {"benchmark": "quality", "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds"), "device": f"{jax.devices()[0].platform} · {platform.processor() or platform.machine()}",
-            "cpu_count": os.cpu_count(), "load_average_1min": load, "jax": jax.__version__, "budget_s": a.budget,
-            "goal_kl": GOAL_KL, "n_eval": a.n_eval, "candidates": a.candidates, "results": rows}
-        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.json).write_text(json.dumps(out, indent=1))
+        write_result(a.json, {"benchmark": "quality", "budget_s": a.budget, "goal_kl": GOAL_KL, "n_eval": a.n_eval,
+                              "candidates": a.candidates, "results": rows})
         print(f"wrote {a.json}")
     return 0 if passed == len(tuned) else 1
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -122,7 +123,7 @@ def main(argv=None):
                 page.wait_for_selector('[data-testid="stMetric"]', timeout=120_000)
                 pages.append(page)
             for page in pages:
-                page.get_by_role("button", name="▶ Train").click()
+                page.get_by_role("button", name=re.compile("Train")).click()
             time.sleep(args.warmup)
             last = [_step(pg) for pg in pages]
             start_steps = list(last)

@@ -1,7 +1,7 @@
 """Seed sweep behind FlowLab's presets: many steps-based training runs side by side, one single-threaded process per
 CPU core, each printing one JSON line with its KL(p‖q) trajectory.
 
-Each run trains ``build_trainer(density, seed=seed, **presets.defaults(density, method) | overrides)`` for ``steps``
+Each run trains ``build_trainer(density, seed=seed, **presets.tuned(density, method).settings() | overrides)`` for ``steps``
 optimiser steps with the cosine decay ending at ``steps`` (what ``Trainer.train(budget_s, fit_schedule=True)`` does
 within a time budget), and measures KL(p‖q) = mean(log p − log q) on 50 000 fresh samples at each check step and
 at the end.  Steps rather than seconds make runs on a many-core machine comparable with each other; the 60 s quality
@@ -10,8 +10,7 @@ bar itself is benchmarks/quality.py.
     python benchmarks/seed_sweep.py --densities moons sine --methods relative self_normalizing \\
         --seeds 0-7 --steps 30000 --checks 1500,3000,6000,12000 --set lr=1e-2 --out sweep.jsonl
 
-Results of 2026-11-23 (16 cores of the H100 device machine, and this 2-core CPU) are in
-assets/benchmarks/seed_sweep_*.jsonl; the README summarises them.
+Recorded sweeps: assets/benchmarks/seed_sweep_*.jsonl (see assets/benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
@@ -41,11 +40,11 @@ def run_one(cfg: dict) -> dict:
     from flowlab.train import build_trainer
 
     settings = {**presets.defaults(cfg["density"], cfg["method"]), **cfg.get("over", {})}
-    settings["decay_steps"] = cfg["steps"]
+    settings["decay"] = cfg["steps"]
     t0 = time.time()
     stops = sorted(set(cfg.get("checks", [])) | {cfg["steps"]})
     chunk = min(500, math.gcd(*stops))  # chunks end exactly on every check
-    trainer = build_trainer(cfg["density"], seed=cfg["seed"], chunk_steps=chunk, **settings)
+    trainer = build_trainer(cfg["density"], seed=cfg["seed"], chunk=chunk, **settings)
     d = get_density(cfg["density"])
     x = d.sample(50_000, seed=777_777).astype(np.float32)
     lp = np.asarray(d.log_prob(x), np.float64)
@@ -81,7 +80,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", default="0-7", help="e.g. 0-7 or 0,2,4")
     ap.add_argument("--steps", type=int, default=30_000)
     ap.add_argument("--checks", default="", help="comma-separated steps at which to measure KL on the way")
-    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides, e.g. lr=1e-2 batch_size=256")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides, e.g. lr=1e-2 batch=256")
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     ap.add_argument("--out", required=True, help="JSON lines are appended here")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one JSON config in this process

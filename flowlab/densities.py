@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import i0e, logsumexp
 
-LOG2PI = math.log(2.0 * math.pi)
+from .metrics import LOG2PI
 
 
 @dataclass(frozen=True)

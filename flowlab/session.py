@@ -9,53 +9,14 @@ reset.
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from .flow import FlowSpec, Norm, log_prob, sample
-from .train import Divergence, Trainer, build_trainer
+from .settings import HYPER, PLAYGROUND, STRUCTURAL
+from .train import Divergence, Trainer, build_trainer, chunk_steps_for
 
-STRUCTURAL = ("density", "layers", "method", "activation", "batch", "seed", "ntrain", "init")
-HYPER = ("lr", "clip", "warmup", "decay", "lam", "b2")
-_NAMES = {"density": "the density", "layers": "the number of layers", "method": "the gradient method",
-          "activation": "the activation", "batch": "the batch size", "seed": "the seed",
-          "ntrain": "the training-set size", "init": "the initialisation", "data": "the uploaded data"}
-
-# Step time on a 2-core CPU (relative gradient, benchmarks/tune_defaults.py runs): per layer ~30 µs at batch 256,
-# ~46 µs at 512, ~62 µs at 1024, i.e. roughly proportional to layers × (batch + 300).  The chunk length is scaled by
-# that work so one chunk costs ~0.3 s (capped at 200 steps; the default 50 layers × batch 1024 gets 50): a browser
-# redraw costs more than that on a small machine, so longer chunks buy training throughput.  Values come from a
-# short list so only a few chunk lengths are ever compiled.
-CHUNK_CHOICES = (5, 10, 25, 50, 100, 200)
-_BATCH_OVERHEAD = 300
-_REF_WORK = 20 * (256 + _BATCH_OVERHEAD)
-_REF_STEPS = 500
-_METHOD_COST = {"exact": 1.0, "relative": 1.0, "self_normalizing": 1.5}
-
-
-def chunk_steps_for(layers: int, batch: int, method: str, scale: float = 1.0) -> int:
-    """Steps per jitted chunk: about the cost of ``scale`` × 500 steps at 20 layers × batch 256 (~0.3 s each 500
-    when this was measured), at most 200."""
-    work = max(1, int(layers)) * (max(1, int(batch)) + _BATCH_OVERHEAD) * _METHOD_COST.get(method, 1.0)
-    target = scale * _REF_STEPS * _REF_WORK / work
-    return max(c for c in CHUNK_CHOICES if c <= max(target, CHUNK_CHOICES[0]))
-
-
-HEADLESS_CHUNK_SCALE = 4.0
-
-
-def with_chunk_steps(settings: dict) -> dict:
-    """``build_trainer`` keyword arguments with a chunk length filled in (unless given) for headless runs (CLI,
-    benchmarks/quality.py): ``chunk_steps_for`` with ``HEADLESS_CHUNK_SCALE`` × the Playground's work per chunk, as
-    nothing redraws in between.  The test set is then evaluated every 200 steps rather than every 50 at the
-    defaults, which on moons ran 16 % (relative) and 25 % (self-normalizing) more steps per second."""
-    out = dict(settings)
-    out.setdefault("chunk_steps", chunk_steps_for(out["layers"], out["batch_size"], out.get("method", "relative"),
-                                                  HEADLESS_CHUNK_SCALE))
-    return out
+_NAMES = {k: PLAYGROUND[k].noun[0].lower() + PLAYGROUND[k].noun[1:] for k in STRUCTURAL}
+_NAMES["data"] = "the uploaded data"
 
 
 def steps_per_second(evals: dict, window: int = 10) -> float:
@@ -77,30 +38,15 @@ def data_plot_range(points, margin: float = 0.15):
     return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
 
 
-N_SAMPLES = 1000
-
-
-@lru_cache(maxsize=32)
-def _evaluators(spec: FlowSpec):
-    lp = jax.jit(lambda params, norm, x: log_prob(spec, params, x, norm))
-    sm = jax.jit(lambda params, norm, key: sample(spec, params, key, N_SAMPLES, norm))
-    return lp, sm
-
-
-def model_log_prob(spec: FlowSpec, params: dict, norm: Norm | None, points) -> np.ndarray:
-    """log q(x) of a model on many points (jitted per FlowSpec, evaluated in blocks of 20,000)."""
-    lp, _ = _evaluators(spec)
-    norm = norm if norm is not None else Norm.identity(spec.dim)
-    x = np.asarray(points, np.float32)
-    return np.concatenate([np.asarray(lp(params, norm, jnp.asarray(x[i:i + 20_000])))
-                           for i in range(0, len(x), 20_000)])
-
-
-def model_samples(spec: FlowSpec, params: dict, norm: Norm | None, seed: int = 0) -> np.ndarray:
-    """N_SAMPLES samples from the flow (jitted per FlowSpec)."""
-    _, sm = _evaluators(spec)
-    norm = norm if norm is not None else Norm.identity(spec.dim)
-    return np.asarray(sm(params, norm, jax.random.PRNGKey(int(seed))))
+def divergence_advice(div: Divergence, trainer: Trainer | None) -> str:
+    """What to tell the user when training diverged: the guard's message, what to change, and the ★ Best weights
+    when they beat the rolled-back ones (the last finite loss can already come from damaged weights)."""
+    b = trainer.best if trainer is not None else None
+    back = (f" **Best** puts back the weights of step {b.step:,} (test NLL {b.test_nll:.4f}), the best so far: the "
+            "last finite loss can already come from damaged weights." if b is not None
+            and b.params is not trainer.params else "")
+    return (f"{div.message}  \n**Hint:** lower the learning rate (e.g. to {div.lr / 3:.2g}) or clip gradients "
+            f"harder (smaller max norm under *More settings*), then press Resume.{back}")
 
 
 class PlaygroundSession:
@@ -154,9 +100,7 @@ class PlaygroundSession:
         return msg
 
     def hyper_kw(self) -> dict:
-        s = self.settings
-        return {"lr": float(s["lr"]), "clip": float(s["clip"]), "warmup": int(s["warmup"]),
-                "decay_steps": int(s["decay"]), "lam": float(s["lam"]), "b2": float(s["b2"])}
+        return {k: self.settings[k] for k in HYPER}
 
     @property
     def uploaded(self) -> bool:
@@ -168,13 +112,13 @@ class PlaygroundSession:
             if self.settings is None:
                 raise ValueError("No settings yet: call update(settings) first.")
             s = self.settings
-            kw = dict(layers=s["layers"], method=s["method"], activation=s["activation"], batch_size=s["batch"],
-                      chunk_steps=chunk_steps_for(s["layers"], s["batch"], s["method"]), seed=s["seed"],
-                      init=s["init"], **self.hyper_kw())
+            kw = dict(layers=s["layers"], method=s["method"], activation=s["activation"], batch=s["batch"],
+                      chunk=chunk_steps_for(s["layers"], s["batch"], s["method"]), seed=s["seed"], init=s["init"],
+                      **self.hyper_kw())
             if self.data is not None:
                 self.trainer = build_trainer(data=self.data, **kw)
             else:
-                self.trainer = build_trainer(s["density"], n_train=int(s["ntrain"]), **kw)
+                self.trainer = build_trainer(s["density"], ntrain=int(s["ntrain"]), **kw)
         return self.trainer
 
     @property

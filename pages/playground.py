@@ -3,28 +3,27 @@
 The settings live in the sidebar and in the URL; a fragment tick runs one jitted training chunk and redraws."""
 from __future__ import annotations
 
-import hashlib
 import time
 
-import jax
 import numpy as np
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
 
-from flowlab import io as fio
-from flowlab import presets
-from flowlab.activations import ACTIVATION_NAMES, make_activation
-from flowlab.densities import REGISTRY, get_density
-from flowlab.gradients import LABELS as METHOD_LABELS
+from flowlab import files, presets
+from flowlab.densities import get_density
+from flowlab.flow import model_log_prob, model_samples
+from flowlab.gradients import REGISTRY as METHODS
 from flowlab.plots.core import grid
 from flowlab.plots.playground import compare_figure, learned_figure, live_curves_figure, points_figure
-from flowlab.session import PlaygroundSession, data_plot_range, model_log_prob, model_samples, steps_per_second
+from flowlab.plots.style import ORANGE
+from flowlab.session import PlaygroundSession, data_plot_range, divergence_advice, steps_per_second
+from flowlab.settings import PLAYGROUND
+from pages._shared.ui import WARN, device_line, page_setup, sync_query, upload_id, url_notes
 
 TICK_S = 0.25  # seconds between live redraws while training (one jitted chunk per tick)
 GRID_N = 90  # heatmap resolution while training
 TRUTH_N = 100  # resolution of the truth comparison (the moons/spirals log-density is costly: cached per density)
 ss = st.session_state
-K = {k: f"pg_{k}" for k in fio.QUERY_KEYS}  # widget keys
+K = {k: f"pg_{k}" for k in PLAYGROUND.keys}  # widget keys
 
 
 # ---- state ---------------------------------------------------------------------------------------------------------
@@ -44,9 +43,9 @@ def _load_url_settings():
     """On a fresh session, or when the URL was changed from outside (a shared link, the Learn page), the URL wins;
     otherwise widgets keep their values (and are restored from pg_settings after visiting another page)."""
     q = st.query_params.to_dict()
-    relevant = {k: v for k, v in q.items() if k in fio.QUERY_KEYS}
+    relevant = {k: v for k, v in q.items() if k in PLAYGROUND.query_keys}
     if "pg_settings" not in ss or (relevant and relevant != ss.get("pg_written_query")):
-        settings, notes = fio.settings_from_query(relevant)
+        settings, notes = PLAYGROUND.parse_query(relevant)
         ss["pg_settings"], ss["pg_url_notes"] = settings, notes
         _seed_widgets(settings)
     else:
@@ -56,29 +55,19 @@ def _load_url_settings():
 
 
 def _apply_tuned():
-    density = ss[K["density"]]
-    d = fio.playground_defaults(density, ss[K["method"]])  # keep the chosen method, take its tuned settings
-    for k in ("layers", "method", "activation", "lr", "batch", "ntrain", "clip", "warmup", "decay", "lam", "b2",
-              "init"):
-        ss[K[k]] = d[k]
-    ss["pg_msg"] = ("info", f"Loaded FlowLab's tuned defaults for {density} with the {METHOD_LABELS[d['method']]} "
-                            "method.")
+    density, method = ss[K["density"]], ss[K["method"]]
+    _seed_widgets(PLAYGROUND.from_preset(presets.tuned(density, method)))
+    ss["pg_msg"] = ("info", f"Loaded FlowLab's tuned settings for {density} with the {METHODS[method].label} method.")
 
 
 def _apply_paper():
     density = ss[K["density"]]
     p = presets.paper(density)
-    ss[K["layers"]], ss[K["batch"]], ss[K["lr"]] = int(p["layers"]), int(p["batch_size"]), float(p["lr"])
-    ss[K["activation"]], ss[K["method"]] = p["activation"], "relative"
-    ss[K["ntrain"]] = int(presets.PAPER_TRAIN_SIZE)
-    ss[K["warmup"]], ss[K["decay"]] = 0, 0  # the paper uses a constant learning rate, no warm-up and no clipping
-    ss[K["clip"]] = float(fio.LIMITS["clip"][1])
-    ss[K["init"]] = "orthogonal"
-    ss[K["b2"]] = float(presets.paper_training(density)["b2"])  # Adam's default
+    _seed_widgets(PLAYGROUND.from_preset(p))
     ss["pg_msg"] = ("info", f"Loaded the paper's settings for {density} (Gresele et al. 2020, Table 2): "
-                            f"{p['layers']} layers, batch {p['batch_size']}, learning rate {p['lr']:g}, "
-                            f"{presets.PAPER_TRAIN_SIZE:,} training points; the paper trains {p['epochs']:,} epochs "
-                            f"(≈ {p['epochs'] * presets.PAPER_TRAIN_SIZE // p['batch_size']:,} steps).")
+                            f"{p.layers} layers, batch {p.batch}, learning rate {p.lr:g}, {p.ntrain:,} training "
+                            f"points, a constant learning rate and no clipping; the paper trains "
+                            f"{presets.PAPER[density].epochs:,} epochs (≈ {presets.paper_steps(density):,} steps).")
 
 
 def _guard(fn):
@@ -121,81 +110,44 @@ def _best():
 
 
 # ---- page ----------------------------------------------------------------------------------------------------------
-if getattr(PagesManager, "uses_pages_directory", False):
-    # A shared link opened on a freshly started server: until app.py has run st.navigation once, Streamlit serves
-    # files of pages/ directly (its old multipage mode: no navigation, no wide layout).  Switch that mode off
-    # and rerun, so app.py's st.navigation routes this URL.
-    PagesManager.uses_pages_directory = False
-    st.rerun()
-
+page_setup()
 st.title("Playground")
 st.caption("Train a fully connected normalizing flow on a 2-D density and watch it learn. Settings are in the "
            "sidebar and in the address bar: copy the link to share this experiment.")
 _load_url_settings()
 sess = _session()
 
-names = list(REGISTRY)  # the paper's three come first in the registry
-methods = list(fio.PLAYGROUND_METHODS)
 with st.sidebar:
     st.header("Experiment")
     source = st.radio("Data", ["Toy density", "Upload CSV"], key="pg_source", horizontal=True)
-    st.selectbox("Density", names, key=K["density"], format_func=lambda n: REGISTRY[n].label,
-                 disabled=source != "Toy density")
+    st.selectbox(**PLAYGROUND.widget("density"), key=K["density"], disabled=source != "Toy density")
     density = ss[K["density"]]
     c1, c2 = st.columns(2)
     c1.button("Tuned preset", on_click=_apply_tuned, width="stretch",
-              help="FlowLab's tuned settings for this density (flowlab.presets.defaults).")
+              help="FlowLab's tuned settings for this density and method (flowlab.presets.tuned).")
     c2.button("Paper preset", on_click=_apply_paper, width="stretch",
               disabled=density not in presets.PAPER or source != "Toy density",
               help="The settings of Gresele et al. (2020), Table 2 — only for trimodal, moons and sine.")
-    st.slider("Layers", 1, 200, key=K["layers"])
-    st.radio("Gradient method", methods, key=K["method"], format_func=lambda m: METHOD_LABELS[m])
-    st.selectbox("Activation", list(ACTIVATION_NAMES), key=K["activation"],
-                 format_func=lambda a: make_activation(a).label)
-    st.number_input("Learning rate", min_value=fio.LIMITS["lr"][0], max_value=fio.LIMITS["lr"][1], step=1e-4,
-                    format="%.4g", key=K["lr"], help="Changes apply to the running training without a reset.")
-    st.number_input("Batch size", min_value=1, max_value=fio.LIMITS["batch"][1], step=1, key=K["batch"])
-    st.number_input("Seed", min_value=0, max_value=fio.LIMITS["seed"][1], step=1, key=K["seed"],
-                    help="Same seed → same data and same initial weights.")
+    st.slider(**PLAYGROUND.widget("layers"), key=K["layers"])
+    st.radio(**PLAYGROUND.widget("method"), key=K["method"])
+    st.selectbox(**PLAYGROUND.widget("activation"), key=K["activation"])
+    for key in ("lr", "batch", "seed"):
+        st.number_input(**PLAYGROUND.widget(key), key=K[key])
     with st.expander("More settings"):
-        st.number_input("Training points", min_value=fio.LIMITS["ntrain"][0], max_value=fio.LIMITS["ntrain"][1],
-                        step=1000, key=K["ntrain"], disabled=source != "Toy density")
-        st.number_input("Gradient clipping (max norm)", min_value=fio.LIMITS["clip"][0],
-                        max_value=fio.LIMITS["clip"][1], format="%.4g", key=K["clip"])
-        st.number_input("Warm-up steps", min_value=0, max_value=fio.LIMITS["warmup"][1], step=50, key=K["warmup"])
-        st.number_input("Decay steps (0 = constant)", min_value=0, max_value=fio.LIMITS["decay"][1], step=1000,
-                        key=K["decay"], help="Cosine decay of the learning rate from the end of the warm-up to 5% "
-                                             "of its peak at this step; afterwards it stays at 5%.")
-        st.number_input("λ (self-normalizing reconstruction weight)", min_value=0.0,
-                        max_value=fio.LIMITS["lam"][1], format="%.3g", key=K["lam"],
-                        disabled=ss[K["method"]] != "self_normalizing")
-        st.number_input("Adam β₂ (second-moment decay)", min_value=fio.LIMITS["b2"][0],
-                        max_value=fio.LIMITS["b2"][1], step=0.001, format="%.4g", key=K["b2"],
-                        help="Adam divides each step by a running average of squared gradients that forgets with "
-                             "rate 1 − β₂ (memory ≈ 1/(1 − β₂) steps). 0.999 is Adam's and the paper's default; "
-                             "0.99 keeps up when gradients grow, which stopped the relative gradient from "
-                             "diverging on moons at batch 512. Applies without a reset.")
-        st.selectbox("Initial weights", list(fio.INIT_LABELS), key=K["init"], format_func=fio.INIT_LABELS.get,
-                     help="Data-dependent: random rotations whose rows are scaled and biases shifted so that every "
-                          "layer's pre-activation (the input of its activation) starts with mean 0 and variance 1 on "
-                          "the training data. Orthogonal: the same rotations with zero biases; through many layers "
-                          "the activations then shrink the data towards a point, and the first steps have to undo "
-                          "that. Identity + noise: W = I plus small Gaussian noise (Keller et al. App. A.3).")
-        st.checkbox("Contour lines on the learned density", key=K["contour"])
+        st.number_input(**PLAYGROUND.widget("ntrain"), key=K["ntrain"], disabled=source != "Toy density")
+        for key in ("clip", "warmup", "decay", "lam", "b2"):
+            st.number_input(**PLAYGROUND.widget(key), key=K[key],
+                            disabled=key == "lam" and not METHODS[ss[K["method"]]].learned_inverse)
+        st.selectbox(**PLAYGROUND.widget("init"), key=K["init"])
+        st.checkbox(**PLAYGROUND.widget("contour"), key=K["contour"])
 
-settings = {k: ss[K[k]] for k in fio.QUERY_KEYS}
-for k in ("lr", "clip", "lam", "b2"):
-    settings[k] = float(settings[k])
-for k in ("layers", "batch", "seed", "ntrain", "warmup", "decay"):
-    settings[k] = int(settings[k])
+settings = PLAYGROUND.check({k: ss[K[k]] for k in PLAYGROUND.keys})
 ss["pg_settings"] = settings
-out_q = fio.settings_to_query(settings)
-if st.query_params.to_dict() != out_q:
-    st.query_params.from_dict(out_q)
+out_q = PLAYGROUND.dump_query(settings)
+sync_query(out_q)
 ss["pg_written_query"] = out_q
 
-for note in ss.get("pg_url_notes") or []:
-    st.warning(note, icon="🔗")
+url_notes(ss.get("pg_url_notes"))
 
 # ---- data: density or upload ---------------------------------------------------------------------------------------
 data, data_id, upload_error = None, None, None
@@ -205,8 +157,8 @@ if source == "Upload CSV":
     if up is not None:
         raw = up.getvalue()
         try:
-            data = fio.parse_points_csv(raw)
-            data_id = hashlib.sha1(raw).hexdigest()[:12]
+            data = files.parse_points_csv(raw)
+            data_id = upload_id(raw)
         except ValueError as e:
             upload_error = f"{up.name}: {e}"
 
@@ -226,19 +178,20 @@ if ss.get("pg_msg"):
 
 # ---- controls --------------------------------------------------------------------------------------------------------
 b1, b2, b3, b5, b4 = st.columns([1, 1, 1, 1, 2])
-train_label = "⏸ Pause" if sess.running else ("▶ Resume" if sess.step > 0 else "▶ Train")
+running_label, train_icon = (("Pause", ":material/pause:") if sess.running else
+                              ("Resume" if sess.step > 0 else "Train", ":material/play_arrow:"))
 # the callback is fixed when the button is drawn: a click delivered twice pauses twice rather than toggling back
-b1.button(train_label, key="pg_train", on_click=_guard(_pause if sess.running else _start), type="primary",
-          disabled=not ready, width="stretch")
-b2.button("⏭ Step", key="pg_step_btn", on_click=_guard(_step), disabled=not ready, width="stretch",
-          help="Run one chunk of optimiser steps, then stay paused.")
-b3.button("↺ Reset", key="pg_reset", on_click=_guard(_reset), disabled=not ready, width="stretch",
-          help="Back to the initial weights of this seed (same seed → same weights).")
-b5.button("★ Best", key="pg_best", on_click=_guard(_best), disabled=not ready, width="stretch",
+b1.button(running_label, icon=train_icon, key="pg_train", on_click=_guard(_pause if sess.running else _start),
+          type="primary", disabled=not ready, width="stretch")
+b2.button("Step", icon=":material/skip_next:", key="pg_step_btn", on_click=_guard(_step), disabled=not ready,
+          width="stretch", help="Run one chunk of optimiser steps, then stay paused.")
+b3.button("Reset", icon=":material/restart_alt:", key="pg_reset", on_click=_guard(_reset), disabled=not ready,
+          width="stretch", help="Back to the initial weights of this seed (same seed → same weights).")
+b5.button("Best", icon=":material/star:", key="pg_best", on_click=_guard(_best), disabled=not ready,
+          width="stretch",
           help="Pause and put back the weights with the lowest test NLL seen at any chunk so far. Late in training "
                "the test NLL still wobbles from chunk to chunk; the command line keeps these weights by default.")
-dev = jax.devices()[0]
-b4.markdown(f"**Device:** {dev.platform.upper()} · {getattr(dev, 'device_kind', '') or dev.platform}")
+b4.markdown(device_line())
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -323,17 +276,11 @@ def live():
                      + (f" Last update: {prev[0]:.2f} s training + {prev[1]:.2f} s drawing." if prev else ""))
 
     if sess.divergence is not None:
-        b = t.best if t is not None else None
-        back = (f" **★ Best** puts back the weights of step {b.step:,} (test NLL {b.test_nll:.4f}), the best so far: "
-                "the last finite loss can already come from damaged weights." if b is not None
-                and b.params is not t.params else "")
-        st.warning(f"{sess.divergence.message}  \n**Hint:** lower the learning rate (e.g. to "
-                   f"{sess.divergence.lr / 3:.2g}) or clip gradients harder (smaller max norm under *More "
-                   f"settings*), then press Resume.{back}", icon="⚠️")
+        st.warning(divergence_advice(sess.divergence, t), icon=WARN)
 
     drift = t.inverse_drift_warning() if t is not None else None
     if drift:
-        st.warning(drift, icon="⚠️")
+        st.warning(drift, icon=WARN)
 
     c1, c2, c3 = st.columns(3)
     title = "uploaded points" if sess.uploaded else "target samples"
@@ -347,7 +294,7 @@ def live():
         c2.plotly_chart(learned_figure(xs, ys, lq, "learned density q(x)", contour=settings["contour"]),
                         key="pg_fig_learned", config={"displayModeBar": False})
         smp = model_samples(t.spec, t.params, t.norm, seed=settings["seed"])
-        c3.plotly_chart(points_figure(smp, prange, "samples from the flow", color="#e8590c"),
+        c3.plotly_chart(points_figure(smp, prange, "samples from the flow", color=ORANGE),
                         key="pg_fig_samples", config={"displayModeBar": False})
         st.plotly_chart(live_curves_figure(t.history, t.evals, entropy, show_kl=not sess.uploaded),
                         key="pg_fig_curves", config={"displayModeBar": False})
@@ -376,9 +323,9 @@ if t is not None and t.step > 0 and not sess.running:
         name = "upload" if sess.uploaded else settings["density"]
         stem = f"flowlab_{name}_{settings['method']}_L{settings['layers']}_step{t.step}"
         d1, d2, d3, d4 = st.columns(4)
-        d1.download_button("Model (.npz)", fio.model_bytes(t.spec, t.params, t.norm, sess.config()),
+        d1.download_button("Model (.npz)", files.model_bytes(t.spec, t.params, t.norm, sess.config()),
                            file_name=f"{stem}.npz", mime="application/octet-stream", key="pg_dl_model")
-        d2.download_button("Curves (.csv)", fio.curves_csv(t.history, t.evals), file_name=f"{stem}_curves.csv",
+        d2.download_button("Curves (.csv)", files.curves_csv(t.history, t.evals), file_name=f"{stem}_curves.csv",
                            mime="text/csv", key="pg_dl_curves")
         prange, _, _, entropy = _view()
         xs, ys, g = grid(prange, 140)
@@ -392,4 +339,4 @@ if t is not None and t.step > 0 and not sess.running:
                            key="pg_dl_curvefig")
         st.caption("Figures are interactive HTML (plotly.js from its CDN). PNG export would need kaleido and a "
                    "Chrome download, which FlowLab does not install. Load the model with "
-                   "`flowlab.io.load_model(path)`.")
+                   "`flowlab.files.load_model(path)`.")

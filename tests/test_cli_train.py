@@ -2,8 +2,8 @@ import json
 
 import numpy as np
 
-from flowlab.__main__ import main
-from flowlab.io import load_model
+from flowlab.cli import main
+from flowlab.files import load_model
 
 
 def test_densities_lists_the_registry(capsys):
@@ -13,7 +13,7 @@ def test_densities_lists_the_registry(capsys):
 
 
 def test_train_writes_model_metrics_and_figure(tmp_path, capsys):
-    rc = main(["train", "--density", "trimodal", "--steps", "60", "--layers", "3", "--batch-size", "32",
+    rc = main(["train", "--density", "trimodal", "--steps", "60", "--layers", "3", "--batch", "32",
                "--out", str(tmp_path), "--quiet"])
     assert rc == 0
     spec, params, norm, cfg = load_model(tmp_path / "model.npz")
@@ -30,7 +30,7 @@ def test_train_paper_preset_and_bad_input(tmp_path, capsys):
     assert main(["train", "--density", "sine", "--preset", "paper", "--layers", "2", "--steps", "20",
                  "--out", str(tmp_path), "--quiet"]) == 0
     cfg = json.loads((tmp_path / "metrics.json").read_text())["settings"]
-    assert cfg["lr"] == 5e-3 and cfg["batch_size"] == 100 and cfg["standardize"] is False and cfg["b2"] == 0.999
+    assert cfg["lr"] == 5e-3 and cfg["batch"] == 100 and cfg["standardize"] is False and cfg["b2"] == 0.999
     assert main(["train", "--density", "moons", "--layers", "2", "--steps", "20", "--b2", "0.95", "--out",
                  str(tmp_path), "--quiet"]) == 0
     summary = json.loads((tmp_path / "metrics.json").read_text())
@@ -42,11 +42,11 @@ def test_train_paper_preset_and_bad_input(tmp_path, capsys):
     assert main(["train", "--density", "moons", "--steps", "0", "--out", str(tmp_path)]) == 2
     assert "--steps must be a positive integer" in capsys.readouterr().err
     assert main(["train", "--density", "moons", "--steps", "5", "--b2", "1", "--out", str(tmp_path)]) == 2
-    assert "β₂ must lie strictly between 0 and 1" in capsys.readouterr().err
+    assert "--b2: Adam's β₂ must be between 0.5 and 0.9999" in capsys.readouterr().err
 
 
 def test_train_candidates_saves_the_lowest_held_out_nll(tmp_path, capsys):
-    rc = main(["train", "--density", "moons", "--steps", "100", "--layers", "3", "--batch-size", "32",
+    rc = main(["train", "--density", "moons", "--steps", "100", "--layers", "3", "--batch", "32",
                "--candidates", "2", "--out", str(tmp_path), "--quiet"])
     assert rc == 0
     err = capsys.readouterr().err
@@ -63,7 +63,32 @@ def test_train_candidates_saves_the_lowest_held_out_nll(tmp_path, capsys):
 
 
 def test_keep_last_saves_the_last_weights(tmp_path):
-    assert main(["train", "--density", "moons", "--steps", "60", "--layers", "2", "--batch-size", "16",
+    assert main(["train", "--density", "moons", "--steps", "60", "--layers", "2", "--batch", "16",
                  "--keep-last", "--out", str(tmp_path), "--quiet"]) == 0
     summary = json.loads((tmp_path / "metrics.json").read_text())
     assert summary["kept_step"] == summary["steps"] and summary["test_nll"] == summary["evals"]["test_nll"][-1]
+
+
+def test_bad_arguments_are_one_line_and_create_nothing(tmp_path, capsys):
+    target = tmp_path / "not_yet"
+    for argv in (["--lr", "abc"], ["--layers", "0"], ["--method", "magic"], ["--budget", "-1"]):
+        assert main(["train", "--density", "moons", "--steps", "5", *argv, "--out", str(target)] if "--budget"
+                    not in argv else ["train", "--density", "moons", *argv, "--out", str(target)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ")
+    assert not target.exists()
+    afile = tmp_path / "a_file"
+    afile.write_text("x")
+    for out in (afile, afile / "sub"):
+        assert main(["train", "--density", "moons", "--steps", "5", "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "is a file, not a folder" in err[0]
+
+
+def test_steps_end_the_cosine_decay_with_the_run(tmp_path):
+    assert main(["train", "--density", "moons", "--steps", "40", "--layers", "2", "--batch", "16",
+                 "--out", str(tmp_path), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    assert summary["settings"]["decay"] == 40
+    lr = [float(r.split(",")[3]) for r in (tmp_path / "metrics.csv").read_text().splitlines()[1:]]
+    assert lr[-1] < 0.1 * max(lr)  # decayed to (near) its floor by the last step, not at the peak

@@ -106,14 +106,20 @@ def _dot_shapes(hlo):
     return out
 
 
-def test_relative_has_no_cubic_operation():
-    """Shape/flop check: no dot_general in the relative gradient multiplies two D x D matrices, there is no LU,
-    inverse or solve (CPU LAPACK custom calls), and the compiled flop count grows x4 (not x8) when D doubles."""
+QUADRATIC = [m for m in G.METHODS if G.REGISTRY[m].order == 2]
+
+
+@pytest.mark.parametrize("method", QUADRATIC)
+def test_quadratic_methods_have_no_cubic_operation(method):
+    """Shape/flop check for every method the registry files under O(B·D²): no dot_general multiplies two D x D
+    matrices, there is no LU, inverse or solve (CPU LAPACK custom calls), and the compiled flop count grows x4 (not
+    x8) when D doubles."""
     D, B, L = 64, 8, 2
     spec = FlowSpec(D, L)
-    p = init_params(spec, jax.random.PRNGKey(0))
+    p = init_params(spec, jax.random.PRNGKey(0), with_R=G.REGISTRY[method].learned_inverse)
     x = jnp.ones((B, D))
-    hlo = jax.jit(G.make_grad_fn("relative", spec)).lower(p, x, {}).as_text()
+    hyper = {"lam": jnp.float32(1.0)}
+    hlo = jax.jit(G.make_grad_fn(method, spec)).lower(p, x, hyper).as_text()
     dots = _dot_shapes(hlo)
     assert len(dots) >= 4
     for lhs, rhs in dots:
@@ -124,14 +130,44 @@ def test_relative_has_no_cubic_operation():
     assert "custom_call" in hlo_exact or "triangular_solve" in hlo_exact
 
     def flops(spec_, p_, x_):
-        c = jax.jit(G.make_grad_fn("relative", spec_)).lower(p_, x_, {}).compile().cost_analysis()
+        c = jax.jit(G.make_grad_fn(method, spec_)).lower(p_, x_, hyper).compile().cost_analysis()
         return (c[0] if isinstance(c, list) else c)["flops"]
 
     f1 = flops(spec, p, x)
     spec2 = FlowSpec(2 * D, L)
-    f2 = flops(spec2, init_params(spec2, jax.random.PRNGKey(0)), jnp.ones((B, 2 * D)))
+    p2 = init_params(spec2, jax.random.PRNGKey(0), with_R=G.REGISTRY[method].learned_inverse)
+    f2 = flops(spec2, p2, jnp.ones((B, 2 * D)))
     assert f1 < 40 * L * B * D * D, f1  # O(L B D^2) with a small constant
     assert f2 / f1 < 4.6, f2 / f1  # x4 for D^2; a D^3 term would push it towards x8
+
+
+@pytest.mark.parametrize("method", G.METHODS)
+def test_registry_contract(method, x64):
+    """Every method: a descent direction for the NLL; the exact gradient where the registry says so (methods with
+    learned inverses: exactly at R = W⁻¹); one label, short label and colour of its own."""
+    m = G.REGISTRY[method]
+    spec, p, x = _setup("tanh_linear", D=3, L=3, B=7, snf=m.learned_inverse)
+    g, _ = G.make_grad_fn(method, spec)(p, x, {"lam": 1.0})
+    ex = G.exact_grads(spec, p, x)
+    flat = lambda t: jnp.concatenate([t["W"].ravel(), t["b"].ravel()])  # noqa: E731
+    assert float(jnp.dot(flat(g), flat(ex))) > 0  # -g lowers the NLL to first order
+    eps = 1e-4
+    stepped = {**p, "W": p["W"] - eps * g["W"], "b": p["b"] - eps * g["b"]}
+    assert float(G.exact_nll(spec, stepped, x)) < float(G.exact_nll(spec, p, x))
+    if m.exact or m.learned_inverse:
+        assert _maxdiff(g, ex) < 1e-9
+    else:
+        assert _maxdiff(g, ex) > 1e-3  # a different direction (the relative gradient rescales by W̄ᵀW̄)
+    assert m.order in (2, 3) and m.cost.startswith("O(") and m.color.startswith("#")
+    assert m.playground <= m.trainable
+    others = [o for o in G.REGISTRY.values() if o.name != method]
+    assert all(o.color != m.color and o.label != m.label and o.short != m.short for o in others)
+    assert G.check_method(method) == method and all(G.check_method(a) == method for a in m.aliases)
+
+
+def test_cost_order_sorts_the_cheap_methods_first():
+    assert G.by_cost(["exact", "relative", "autodiff_jacobian", "self_normalizing"]) == (
+        "relative", "self_normalizing", "exact", "autodiff_jacobian")
 
 
 @pytest.mark.parametrize("act", ACTS)

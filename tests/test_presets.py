@@ -1,47 +1,67 @@
+"""flowlab.presets: tuned presets as DEFAULT plus the tunings that apply, the paper's Table 2, page defaults."""
 import math
+from dataclasses import replace
 
 import pytest
 
 from flowlab import presets
+from flowlab.densities import REGISTRY
+from flowlab.gradients import TRAIN_METHODS
+from flowlab.settings import COMPARE, LAYERS_PAGE, PLAYGROUND, TIMING, TRAIN
 from flowlab.train import build_trainer
 
 
-def test_defaults_merge_density_and_method_overrides():
-    d = presets.defaults("sine")
-    assert d["method"] == "relative" and d["layers"] == presets.DEFAULT["layers"]
-    t = presets.defaults("moons")
-    assert t["warmup"] == presets.TUNED["moons"]["warmup"] != presets.DEFAULT["warmup"]
-    s = presets.defaults("moons", "self_normalizing")
-    assert s["method"] == "self_normalizing" and s["warmup"] == t["warmup"]
-    for key in ("decay_steps", "batch_size", "lam"):
-        assert s[key] == presets.METHOD_OVERRIDES["self_normalizing"][key] != t[key]
-    assert presets.defaults("checkerboard") == {**presets.DEFAULT, **presets.METHOD_OVERRIDES.get("relative", {})}
+def test_tuned_merges_density_and_method_tunings():
+    d = presets.tuned("sine")
+    assert d.method == "relative" and d.layers == presets.DEFAULT.layers
+    t = presets.tuned("moons")
+    moons = next(x for x in presets.TUNINGS if x.density == "moons" and x.method is None)
+    assert t.warmup == moons.changes["warmup"] != presets.DEFAULT.warmup
+    s = presets.tuned("moons", "self_normalizing")
+    snf = next(x for x in presets.TUNINGS if x.density is None and x.method == "self_normalizing")
+    assert s.method == "self_normalizing" and s.warmup == t.warmup
+    for key in ("decay", "batch", "lam"):
+        assert getattr(s, key) == snf.changes[key] != getattr(t, key)
+    assert presets.tuned("checkerboard") == presets.DEFAULT  # no tuning: the shared default
+
+
+def test_more_specific_tunings_win(monkeypatch):
+    tunings = presets.TUNINGS + (presets.Tuning("sine", "relative", {"lr": 0.0123, "batch": 77}, "test"),
+                                 presets.Tuning("sine", None, {"lr": 0.5}, "test"))
+    monkeypatch.setattr(presets, "TUNINGS", tunings)
+    assert presets.tuned("sine").lr == 0.0123  # relative is the default method; its pair entry beats the density's
+    assert presets.tuned("sine", "self_normalizing").lr == 0.5  # the density's entry applies to every method
+    # a method's entry beats the density's shared entry: SNF keeps its batch size on moons
+    snf = next(x for x in presets.TUNINGS if x.density is None and x.method == "self_normalizing")
+    assert presets.tuned("moons", "self_normalizing").batch == snf.changes["batch"]
+
+
+def test_every_tuning_names_its_evidence_and_every_preset_fits_the_schemas():
+    for t in presets.TUNINGS:
+        assert "assets/benchmarks/" in t.why and t.why.endswith(".")
+        assert t.density in (None, *REGISTRY) and t.method in (None, *TRAIN_METHODS)
+    assert "assets/benchmarks/" in presets.DEFAULT.why
+    for density in REGISTRY:
+        for method in TRAIN_METHODS:
+            settings = presets.tuned(density, method).settings()
+            TRAIN.check({"density": density, **{k: v for k, v in settings.items() if k in TRAIN}})
+    PLAYGROUND.check(PLAYGROUND.defaults())
+    COMPARE.check(COMPARE.defaults())
+    LAYERS_PAGE.check(LAYERS_PAGE.defaults())
+    TIMING.check(TIMING.defaults())
 
 
 @pytest.mark.parametrize("density", list(presets.PAPER))
-def test_paper_training_is_table_2_taken_literally(density):
-    s = presets.paper_training(density)
-    p = presets.PAPER[density]
-    assert (s["layers"], s["batch_size"], s["lr"]) == (p["layers"], p["batch_size"], p["lr"])
-    assert s["n_train"] == 5000 and math.isinf(s["clip"]) and s["warmup"] == 0 and s["decay_steps"] == 0
-    assert s["standardize"] is False and s["method"] == "relative" and s["b2"] == 0.999  # Adam's default
-    t = build_trainer(density, n_test=10, **s)  # every key is a build_trainer argument
-    assert t.spec.layers == p["layers"] and len(t.x_train) == 5000 and not t.standardize
+def test_paper_is_table_2_taken_literally(density):
+    p = presets.paper(density)
+    assert (p.layers, p.batch, p.lr) == (100, 100, presets.PAPER[density].lr)
+    assert p.ntrain == 5000 and math.isinf(p.clip) and p.warmup == 0 and p.decay == 0
+    assert p.standardize is False and p.method == "relative" and p.b2 == 0.999  # Adam's default
+    t = build_trainer(density, ntest=10, **replace(p, layers=2).settings())  # every key is a build_trainer argument
+    assert t.spec.layers == 2 and len(t.x_train) == 5000 and not t.standardize
+    assert presets.paper_steps(density) == presets.PAPER[density].epochs * 5000 // 100
 
 
 def test_paper_preset_only_for_the_papers_densities():
     with pytest.raises(ValueError, match="only for trimodal, moons, sine"):
-        presets.paper_training("spirals")
-
-
-def test_density_method_entries_win(monkeypatch):
-    monkeypatch.setitem(presets.TUNED_METHOD, ("sine", "relative"), {"lr": 0.0123, "batch_size": 77})
-    monkeypatch.setitem(presets.TUNED, "sine", {"lr": 0.5})
-    for (density, method), over in presets.TUNED_METHOD.items():
-        d = presets.defaults(density, method)
-        assert all(d[k] == v for k, v in over.items()) and d["method"] == method
-    assert presets.defaults("sine")["lr"] == 0.0123  # relative is the default method; its entry beats TUNED
-    assert presets.defaults("sine", "self_normalizing")["lr"] == 0.5  # TUNED applies to every method
-    # method overrides beat the density's shared entry: SNF keeps its batch size
-    assert presets.defaults("moons", "self_normalizing")["batch_size"] == \
-        presets.METHOD_OVERRIDES["self_normalizing"]["batch_size"]
+        presets.paper("spirals")

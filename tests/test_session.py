@@ -4,24 +4,15 @@ import time
 import numpy as np
 import pytest
 
-from flowlab import io as fio
-from flowlab.session import (CHUNK_CHOICES, PlaygroundSession, chunk_steps_for, data_plot_range, model_log_prob,
-                             model_samples, steps_per_second, with_chunk_steps)
+from flowlab.flow import model_log_prob, model_samples
+from flowlab.session import PlaygroundSession, data_plot_range, steps_per_second
+from flowlab.settings import PLAYGROUND
 
 
 def tiny(**kw):
-    s, _ = fio.settings_from_query({"density": "trimodal", "layers": "2", "batch": "16", "ntrain": "500"})
+    s, _ = PLAYGROUND.parse_query({"density": "trimodal", "layers": "2", "batch": "16", "ntrain": "500"})
     s.update(kw)
     return s
-
-
-def test_chunk_steps_scale_with_work():
-    base = chunk_steps_for(20, 256, "relative")
-    assert base in CHUNK_CHOICES
-    assert chunk_steps_for(200, 256, "relative") < base  # 10x the work -> shorter chunks
-    assert chunk_steps_for(2, 16, "relative") == max(CHUNK_CHOICES)
-    assert chunk_steps_for(200, 4096, "self_normalizing") == min(CHUNK_CHOICES)
-    assert chunk_steps_for(20, 256, "self_normalizing") <= base
 
 
 def test_steps_per_second_skips_first_chunk():
@@ -43,7 +34,7 @@ def test_train_pause_step_reset_cycle():
     s.start()
     assert s.running
     s.tick()
-    k = s.trainer.cfg.chunk_steps
+    k = s.trainer.cfg.chunk
     assert s.step == k
     w_after = np.asarray(s.trainer.params["W"]).copy()
     s.pause()
@@ -75,7 +66,7 @@ def test_structural_change_stops_with_message_and_lr_change_keeps_training():
     assert s.running and s.step == steps and s.trainer.hyper_kw["lr"] == 1e-4
     assert float(s.trainer.hyper["lr"]) == pytest.approx(1e-4)
     assert s.update(tiny(lr=1e-4, decay=5000)) is None  # the schedule is a hyper-parameter too
-    assert s.running and s.step == steps and float(s.trainer.hyper["decay_steps"]) == 5000
+    assert s.running and s.step == steps and float(s.trainer.hyper["decay"]) == 5000
     assert s.update(tiny(lr=1e-4, decay=5000, b2=0.95)) is None  # so is Adam's β₂
     assert s.running and s.step == steps and float(s.trainer.hyper["b2"]) == pytest.approx(0.95)
     s.tick()
@@ -129,14 +120,6 @@ def test_model_helpers_shapes():
     smp = model_samples(t.spec, t.params, t.norm, seed=1)
     assert lp.shape == (7,) and np.all(np.isfinite(lp)) and smp.shape[1] == 2 and np.all(np.isfinite(smp))
     assert s.entropy() == pytest.approx(-np.mean(t.test_logp))
-
-
-def test_with_chunk_steps_fills_in_the_playground_chunk_length():
-    s = {"layers": 50, "batch_size": 256, "method": "self_normalizing", "lr": 1e-2}
-    out = with_chunk_steps(s)
-    assert out["chunk_steps"] == chunk_steps_for(50, 256, "self_normalizing", 4.0) == 200 and "chunk_steps" not in s
-    assert with_chunk_steps({**s, "layers": 200, "batch_size": 4096})["chunk_steps"] < 50  # heavy: short chunks
-    assert with_chunk_steps({**s, "chunk_steps": 7})["chunk_steps"] == 7  # an explicit length stands
 
 
 def test_restore_best_pauses_and_returns_the_checkpoint():

@@ -14,14 +14,16 @@ from flowlab.train import (TrainConfig, build_trainer, init_state, lr_at, make_c
 
 
 def _small(method="relative", **kw):
-    args = dict(layers=4, method=method, batch_size=64, chunk_steps=20, n_train=2000, n_test=500, lr=3e-3)
+    # the settings these tests were written for (no warm-up, constant rate, orthogonal start, Adam's β₂), not a preset
+    args = dict(layers=4, method=method, batch=64, chunk=20, ntrain=2000, ntest=500, lr=3e-3, warmup=0, decay=0,
+                init=None, b2=0.999, clip=10.0, lam=1.0)
     args.update(kw)
     return build_trainer("moons", **args)
 
 
 @pytest.mark.parametrize("method", G.TRAIN_METHODS)
 def test_short_training_lowers_nll(method):
-    t = _small(method, chunk_steps=50, lr=1e-2)
+    t = _small(method, chunk=50, lr=1e-2)
     nll0 = -float(np.mean(t.log_prob(t.x_test)))  # the untrained model
     for _ in range(6):
         t.run_chunk()
@@ -54,7 +56,7 @@ def test_data_init_starts_far_below_orthogonal_and_is_reproducible():
 
 
 def test_bad_init_names():
-    spec, cfg = FlowSpec(2, 3), TrainConfig()
+    spec, cfg = FlowSpec(2, 3), TrainConfig("relative", 512, 50)
     with pytest.raises(ValueError, match="needs the"):
         init_state(spec, cfg, init="data")
     with pytest.raises(ValueError, match="Unknown initialisation"):
@@ -62,7 +64,7 @@ def test_bad_init_names():
 
 
 def test_keep_best_restores_the_lowest_held_out_nll():
-    t = _small(chunk_steps=20, lr=1e-2)
+    t = _small(chunk=20, lr=1e-2)
     t.train(steps=100)
     best = t.best
     assert best is not None and best.test_nll == min(t.evals["test_nll"])
@@ -85,13 +87,13 @@ def test_keep_best_restores_the_lowest_held_out_nll():
     t.run_chunk()
     assert t.restored is None  # training moved on
     # train(keep_best=True) ends on the weights whose held-out NLL was the lowest of the run
-    u = _small(chunk_steps=20, lr=3e-2)
+    u = _small(chunk=20, lr=3e-2)
     u.train(steps=200, keep_best=True)
     np.testing.assert_allclose(-float(np.mean(u.log_prob(u.x_test))), min(u.evals["test_nll"]), rtol=1e-5)
 
 
 def test_candidates_share_the_data_and_the_lowest_held_out_nll_wins():
-    t = _small(chunk_steps=20, lr=1e-2)
+    t = _small(chunk=20, lr=1e-2)
     best, cands = train_candidates(t, 3, steps=60)
     assert cands[0] is t and [c.seed for c in cands] == [t.seed, t.seed + 1, t.seed + 2]
     for c in cands[1:]:
@@ -134,7 +136,7 @@ def test_same_seed_same_initial_weights_and_reset():
 
 
 def test_divergence_is_detected_and_rolled_back():
-    t = _small(lr=1e4, clip=math.inf, chunk_steps=30)
+    t = _small(lr=1e4, clip=math.inf, chunk=30)
     w_init = t.params["W"]
     div = t.run_chunk()
     assert div is not None and t.stopped
@@ -163,24 +165,24 @@ def test_divergence_can_halve_lr():
 
 
 def test_schedule_warmup_and_cosine_decay():
-    h = make_hyper(lr=1.0, warmup=10, decay_steps=110, final_lr_frac=0.1)
+    h = make_hyper(lr=1.0, warmup=10, decay=110, final_lr_frac=0.1)
     assert abs(float(lr_at(h, 0)) - 0.1) < 1e-6
     assert abs(float(lr_at(h, 9)) - 1.0) < 1e-6
     assert abs(float(lr_at(h, 60)) - 0.55) < 1e-3
     assert abs(float(lr_at(h, 500)) - 0.1) < 1e-6
-    assert float(lr_at(make_hyper(lr=0.5), 10_000)) == 0.5
+    assert float(lr_at(make_hyper(lr=0.5, warmup=0, decay=0), 10_000)) == 0.5  # no schedule: constant
 
 
 def test_fit_schedule_ends_the_decay_with_the_budget(monkeypatch):
     """With a clock where every chunk takes exactly 1 s, a 10 s budget of 5-step chunks runs 50 steps, and from the
-    second chunk on decay_steps = step + (10 - elapsed) * 5 steps/s = 50: the cosine reaches its floor at the end."""
+    second chunk on decay = step + (10 - elapsed) * 5 steps/s = 50: the cosine reaches its floor at the end."""
     import flowlab.train as T
 
-    t = _small(chunk_steps=5, warmup=0, decay_steps=7, final_lr_frac=0.05)
+    t = _small(chunk=5, warmup=0, decay=7, final_lr_frac=0.05)
     clock = iter(np.arange(0.0, 1000.0, 1.0))  # run_chunk reads it before and after a chunk: 1 s each
     monkeypatch.setattr(T, "_clock", lambda: float(next(clock)))
     seen = []
-    t.train(budget_s=10.0, fit_schedule=True, callback=lambda tr: seen.append(float(tr.hyper["decay_steps"])))
+    t.train(budget_s=10.0, fit_schedule=True, callback=lambda tr: seen.append(float(tr.hyper["decay"])))
     assert t.step == 50 and t.elapsed == 10.0
     assert seen[0] == 7.0  # the first (compiling) chunk has no rate yet: the given schedule stands
     assert seen[1:] == [50.0] * 9
@@ -188,16 +190,16 @@ def test_fit_schedule_ends_the_decay_with_the_budget(monkeypatch):
     assert lr[-1] == pytest.approx(3e-3 * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * 49 / 50))), rel=1e-5)
     with pytest.raises(ValueError, match="time budget"):
         t.train(steps=60, fit_schedule=True)
-    const = _small(chunk_steps=5, warmup=0, decay_steps=0)  # e.g. the paper preset: constant learning rate
+    const = _small(chunk=5, warmup=0, decay=0)  # e.g. the paper preset: constant learning rate
     const.train(budget_s=10.0, fit_schedule=True)
-    assert float(const.hyper["decay_steps"]) == 0.0 and np.ptp(const.history_arrays()["lr"]) == 0.0
+    assert float(const.hyper["decay"]) == 0.0 and np.ptp(const.history_arrays()["lr"]) == 0.0
 
 
 def test_snf_inverse_drift_is_reported():
     """Healthy learned inverses give no warning; inverses knocked off W⁻¹ give one that names ‖RW − I‖ and λ."""
     from flowlab.train import INVERSE_DRIFT_WARN
 
-    t = _small("self_normalizing", chunk_steps=10, lam=2.0)
+    t = _small("self_normalizing", chunk=10, lam=2.0)
     t.run_chunk()
     assert t.evals["inv_err"][-1] < INVERSE_DRIFT_WARN and t.inverse_drift_warning() is None
     p = dict(t.state.params)
@@ -212,14 +214,14 @@ def test_snf_inverse_drift_is_reported():
 
 def test_clipping_bounds_the_update():
     spec = FlowSpec(2, 3)
-    cfg = TrainConfig("exact", batch_size=32, chunk_steps=1, optimizer="sgd")
+    cfg = TrainConfig("exact", batch=32, chunk=1, optimizer="sgd")
     state = init_state(spec, cfg, seed=0)
     data = jnp.asarray(np.random.default_rng(0).normal(size=(256, 2)) * 5, jnp.float32)
     nan = jnp.full((10,), jnp.nan)
     from flowlab.flow import Norm
 
     out, _, m, _, _ = make_chunk(spec, cfg)(state, state, data, data[:10], nan, Norm.identity(2),
-                                            make_hyper(lr=1.0, clip=0.01))
+                                            make_hyper(lr=1.0, clip=0.01, warmup=0, decay=0))
     delta = jnp.sqrt(sum(jnp.sum((out.params[k] - state.params[k]) ** 2) for k in ("W", "b")))
     assert float(m["grad_norm"][0]) > 0.01
     np.testing.assert_allclose(float(delta), 0.01, rtol=1e-3)
@@ -232,10 +234,10 @@ def test_chunk_is_adam_with_the_hyper_b2(b2):
     import optax
 
     spec = FlowSpec(2, 3)
-    cfg = TrainConfig("exact", batch_size=16, chunk_steps=3)
+    cfg = TrainConfig("exact", batch=16, chunk=3)
     state = init_state(spec, cfg, seed=1)
     data = jnp.asarray(np.random.default_rng(0).normal(size=(128, 2)), jnp.float32)
-    hyper = make_hyper(lr=1e-2, clip=math.inf, b2=b2)
+    hyper = make_hyper(lr=1e-2, clip=math.inf, b2=b2, warmup=0, decay=0)
     from flowlab.flow import Norm
 
     out, _, _, _, _ = make_chunk(spec, cfg)(state, state, data, data[:10], jnp.full((10,), jnp.nan),
@@ -255,7 +257,7 @@ def test_chunk_is_adam_with_the_hyper_b2(b2):
 
 def test_uploaded_data_has_no_kl():
     pts = np.random.default_rng(0).normal(size=(300, 2))
-    t = build_trainer(data=pts, layers=2, batch_size=32, chunk_steps=10)
+    t = build_trainer(data=pts, layers=2, batch=32, chunk=10)
     t.run_chunk()
     assert not t.has_truth and math.isnan(t.evals["kl"][-1]) and np.isfinite(t.evals["test_nll"][-1])
     assert len(t.x_test) == 30 and len(t.x_train) == 270
@@ -285,10 +287,3 @@ def test_set_hyper_validates_before_changing():
     with pytest.raises(ValueError, match="Learning rate"):
         t.set_hyper(lr=float("nan"))
     assert abs(float(t.hyper["lr"]) - 3e-3) < 1e-9
-
-
-def test_package_imports_without_streamlit():
-    code = ("import sys, flowlab.train, flowlab.io, flowlab.densities, flowlab.gradients, flowlab.plots.core; "
-            "import flowlab.__main__; assert 'streamlit' not in sys.modules, 'streamlit imported'")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr

@@ -6,8 +6,7 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
-DENSITY_SCALE = "Viridis"
-FONT = dict(family="Inter, Segoe UI, Helvetica, Arial, sans-serif", size=13)
+from .style import DENSITY_SCALE, FONT
 
 
 def grid(plot_range, n: int = 160):
@@ -36,10 +35,11 @@ def density_figure(xs, ys, logp, title: str = "", contour: bool = False, samples
         s = np.asarray(samples)
         fig.add_trace(go.Scattergl(x=s[:, 0], y=s[:, 1], mode="markers", marker=dict(size=3, color="white",
                                    opacity=0.6), name="samples", hoverinfo="skip"))
-    return _square(fig, xs, ys, title, height)
+    return square_layout(fig, xs, ys, title, height)
 
 
-def _square(fig, xs, ys, title, height):
+def square_layout(fig, xs, ys, title, height):
+    """Equal-aspect axes over the grid's range, a small title and tight margins."""
     fig.update_layout(title=dict(text=title, x=0.02), height=height, margin=dict(l=10, r=10, t=40 if title else 10,
                       b=10), font=FONT, showlegend=False, plot_bgcolor="white")
     fig.update_xaxes(range=[float(xs[0]), float(xs[-1])], constrain="domain", showgrid=False, zeroline=False)

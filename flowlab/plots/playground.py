@@ -7,12 +7,11 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .core import DENSITY_SCALE, FONT, _square, density_figure, log_ticks
+from .core import density_figure, log_ticks, square_layout
+from .style import BLUE, DENSITY_SCALE, FONT, GREEN, GRID, LABEL_COLORS, LIGHT_GREY, ORANGE
 
-LABEL_COLORS = ("#3b5bdb", "#e8590c", "#2b8a3e", "#c2255c", "#7048e8", "#1098ad", "#f08c00", "#5c940d")
 
-
-def points_figure(points, plot_range, title: str = "", labels=None, color: str = "#3b5bdb",
+def points_figure(points, plot_range, title: str = "", labels=None, color: str = BLUE,
                   height: int = 340) -> go.Figure:
     """Scatter of 2-D points on ``plot_range``; with integer ``labels`` each mode/arm gets its own colour."""
     s = np.asarray(points, np.float64)
@@ -23,7 +22,7 @@ def points_figure(points, plot_range, title: str = "", labels=None, color: str =
     fig = go.Figure([go.Scatter(x=g[:, 0], y=g[:, 1], mode="markers", hoverinfo="skip",
                                 marker=dict(size=3, color=c, opacity=0.55)) for g, c in groups])
     (x0, x1), (y0, y1) = plot_range
-    return _square(fig, np.array([x0, x1]), np.array([y0, y1]), title, height)
+    return square_layout(fig, np.array([x0, x1]), np.array([y0, y1]), title, height)
 
 
 def learned_figure(xs, ys, logp, title: str = "", contour: bool = False, height: int = 340) -> go.Figure:
@@ -46,16 +45,16 @@ def live_curves_figure(history: dict, evals: dict, entropy: float | None = None,
         # at most ~600 points to keep redraws cheap
         idx = np.unique(np.linspace(0, len(sm) - 1, min(len(sm), 600)).astype(int))
         fig.add_trace(go.Scatter(x=step[k - 1:][idx], y=sm[idx], name="train loss (smoothed)",
-                                 line=dict(color="#adb5bd")), 1, 1)
+                                 line=dict(color=LIGHT_GREY)), 1, 1)
     es = np.asarray(evals.get("step", []), np.float64)
     if len(es):
         mode = "lines+markers" if len(es) < 3 else "lines"  # one evaluation is a point, not a line: mark it
         nll = np.asarray(evals.get("test_nll", []), np.float64)
-        fig.add_trace(go.Scatter(x=es, y=nll, name="test NLL", mode=mode, line=dict(color="#3b5bdb")), 1, 1)
+        fig.add_trace(go.Scatter(x=es, y=nll, name="test NLL", mode=mode, line=dict(color=BLUE)), 1, 1)
         kl = np.asarray(evals.get("kl", []), np.float64)
         if show_kl and np.any(np.isfinite(kl)):
             kv = np.maximum(kl, 1e-4)
-            fig.add_trace(go.Scatter(x=es, y=kv, name="KL(p‖q)", mode=mode, line=dict(color="#e8590c")), 1, 2)
+            fig.add_trace(go.Scatter(x=es, y=kv, name="KL(p‖q)", mode=mode, line=dict(color=ORANGE)), 1, 2)
             tv, tt = log_ticks(kv)
             if not tv:  # one value or a very narrow span (first chunks): show a factor of 2 either side, labelled
                 fin = kv[np.isfinite(kv)]
@@ -74,15 +73,15 @@ def live_curves_figure(history: dict, evals: dict, entropy: float | None = None,
     if show_kl:
         fig.update_yaxes(type="log", row=1, col=2)
     if entropy is not None:
-        fig.add_hline(y=entropy, line=dict(color="#2b8a3e", dash="dash"), row=1, col=1,
+        fig.add_hline(y=entropy, line=dict(color=GREEN, dash="dash"), row=1, col=1,
                       annotation_text=f"true entropy H(p) = {entropy:.3f}", annotation_position="bottom right",
-                      annotation_font=dict(color="#2b8a3e", size=12))
+                      annotation_font=dict(color=GREEN, size=12))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), font=FONT, plot_bgcolor="white",
                       legend=dict(orientation="h", y=-0.25, x=0), uirevision="curves")
-    fig.update_xaxes(title_text="optimiser step", gridcolor="#eee")
+    fig.update_xaxes(title_text="optimiser step", gridcolor=GRID)
     if show_kl:  # both panels over the same steps (and zoom together)
         fig.update_xaxes(matches="x", row=1, col=2)
-    fig.update_yaxes(gridcolor="#eee")
+    fig.update_yaxes(gridcolor=GRID)
     return fig
 
 

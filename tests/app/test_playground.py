@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from flowlab import io as fio
-
 import os
+
+from flowlab import presets
+from flowlab.settings import PLAYGROUND
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PAGE = os.path.join(ROOT, "pages", "playground.py")
@@ -41,18 +42,20 @@ def no_errors(at):
 def test_widget_defaults_and_url_out():
     at = app()
     no_errors(at)
-    d = fio.playground_defaults()
+    d = PLAYGROUND.defaults()
     for k in ("density", "layers", "method", "activation", "lr", "batch", "seed", "ntrain", "clip", "warmup", "decay",
               "lam", "b2", "init", "contour"):
         assert widget(at, f"pg_{k}").value == d[k], k
     assert widget(at, "pg_source").value == "Toy density"
     assert [o for o in widget(at, "pg_density").options][:3] == ["Mixture of 3 Gaussians (paper's MoG)",
                                                                  "Two moons (paper)", "Sine wave (paper)"]
-    assert [b.label for b in at.button][:4] == ["▶ Train", "⏭ Step", "↺ Reset", "★ Best"]
+    assert [b.label for b in at.button][:4] == ["Train", "Step", "Reset", "Best"]
+    assert [b.proto.icon for b in at.button][:4] == [":material/play_arrow:", ":material/skip_next:",
+                                                     ":material/restart_alt:", ":material/star:"]
     assert metric(at, "Step") == "0"
     assert not at.warning  # no URL notes
     # every setting goes out to the URL
-    assert dict(at.query_params) == fio.settings_to_query(d)
+    assert dict(at.query_params) == PLAYGROUND.dump_query(d)
     assert any("Device:" in m.value for m in at.markdown)
 
 
@@ -61,7 +64,7 @@ def test_url_in_sets_widgets_and_comes_back_out():
          "batch": "32", "seed": "5", "contour": "1"}
     at = app(q)
     no_errors(at)
-    want, notes = fio.settings_from_query(q)
+    want, notes = PLAYGROUND.parse_query(q)
     assert notes == [] and want["layers"] == 7 and want["contour"] is True
     for k in q:
         assert widget(at, f"pg_{k}").value == want[k], k
@@ -75,7 +78,7 @@ def test_url_in_sets_widgets_and_comes_back_out():
 def test_bad_url_values_fall_back_with_visible_notes():
     at = app({"density": "unicorn", "layers": "abc", "lr": "-3", "method": "magic"})
     assert not at.exception
-    d = fio.playground_defaults()
+    d = PLAYGROUND.defaults()
     assert widget(at, "pg_density").value == d["density"]
     assert widget(at, "pg_layers").value == d["layers"]
     assert widget(at, "pg_lr").value == d["lr"]
@@ -91,7 +94,7 @@ def test_train_pause_step_reset_cycle():
     no_errors(at)
     at.button(key="pg_train").click().run()
     no_errors(at)
-    assert at.button(key="pg_train").label == "⏸ Pause"
+    assert at.button(key="pg_train").label == "Pause"
     s1 = int(metric(at, "Step").replace(",", ""))
     assert s1 > 0
     assert np.isfinite(float(metric(at, "KL(p‖q)"))) and np.isfinite(float(metric(at, "Test NLL")))
@@ -103,18 +106,18 @@ def test_train_pause_step_reset_cycle():
     assert model["density"] == "trimodal" and model["source"] == "playground" and model["spec"].layers == 2
     assert model["data"].shape[1] == 2 and len(model["data"]) <= 2000 and len(model["labels"]) == len(model["data"])
     at.button(key="pg_train").click().run()  # pause
-    assert at.button(key="pg_train").label == "▶ Resume"
+    assert at.button(key="pg_train").label == "Resume"
     at.run()
     assert int(metric(at, "Step").replace(",", "")) == s2  # paused: nothing trains
     assert any(e.label == "Compare with the truth" for e in at.expander)
     assert any("KL(p‖q) =" in m.value for m in at.markdown)
     at.button(key="pg_step_btn").click().run()
     assert int(metric(at, "Step").replace(",", "")) == s2 + s1
-    assert at.button(key="pg_train").label == "▶ Resume"
+    assert at.button(key="pg_train").label == "Resume"
     w_trained = np.asarray(at.session_state["pg_session"].trainer.params["W"])
     at.button(key="pg_reset").click().run()
     no_errors(at)
-    assert metric(at, "Step") == "0" and at.button(key="pg_train").label == "▶ Train"
+    assert metric(at, "Step") == "0" and at.button(key="pg_train").label == "Train"
     t = at.session_state["pg_session"].trainer
     np.testing.assert_array_equal(np.asarray(t.params["W"]), np.asarray(t.initial_params["W"]))
     assert not np.allclose(w_trained, np.asarray(t.initial_params["W"]))
@@ -133,7 +136,7 @@ def test_lr_change_applies_live_structural_change_stops():
     widget(at, "pg_layers").set_value(3).run()
     assert not at.session_state["pg_session"].running
     assert any("Training stopped" in w.value and "number of layers" in w.value for w in at.warning)
-    assert at.button(key="pg_train").label == "▶ Train"
+    assert at.button(key="pg_train").label == "Train"
 
 
 def test_divergence_warning_explains_and_points_to_best():
@@ -155,13 +158,13 @@ def test_divergence_warning_explains_and_points_to_best():
     no_errors(at)
     warn = next(w.value for w in at.warning if "diverged" in w.value)
     assert "rolled back" in warn and "lower the learning rate (e.g. to" in warn
-    assert f"★ Best** puts back the weights of step {best_step:,}" in warn
-    assert not sess.running and at.button(key="pg_train").label == "▶ Resume"  # stopped, trained weights kept
+    assert f"**Best** puts back the weights of step {best_step:,}" in warn
+    assert not sess.running and at.button(key="pg_train").label == "Resume"  # stopped, trained weights kept
     # with nothing better to go back to, the hint does not offer it
     t.best = None
     at.button(key="pg_step_btn").click().run()
     warns = [w.value for w in at.warning if "diverged" in w.value]
-    assert len(warns) == 1 and "lower the learning rate" in warns[0] and "★ Best" not in warns[0]
+    assert len(warns) == 1 and "lower the learning rate" in warns[0] and "**Best**" not in warns[0]
 
 
 def test_snf_inverse_drift_warning_is_shown():
@@ -182,14 +185,12 @@ def test_presets_load_values():
     at = app({"density": "sine"})
     next(b for b in at.button if b.label == "Paper preset").click().run()
     no_errors(at)
-    from flowlab.presets import paper
-
-    p = paper("sine")
-    assert widget(at, "pg_layers").value == p["layers"] and widget(at, "pg_batch").value == p["batch_size"]
-    assert widget(at, "pg_lr").value == p["lr"]
+    p = presets.paper("sine")
+    assert widget(at, "pg_layers").value == p.layers and widget(at, "pg_batch").value == p.batch
+    assert widget(at, "pg_lr").value == p.lr
     next(b for b in at.button if b.label == "Tuned preset").click().run()
-    d = fio.playground_defaults("sine")
-    assert widget(at, "pg_layers").value == d["layers"] and widget(at, "pg_lr").value == d["lr"]
+    d = presets.tuned("sine")
+    assert widget(at, "pg_layers").value == d.layers and widget(at, "pg_lr").value == d.lr
     # moons is tuned with the data-dependent initialisation and (relative gradient) Adam's β₂ = 0.99; the paper's
     # preset goes back to orthogonal weights and Adam's default β₂
     at = app({"density": "moons"})
@@ -254,4 +255,4 @@ def test_best_button_restores_the_lowest_test_nll():
     no_errors(at)
     assert any(f"Restored the weights of step {best.step:,}" in i.value for i in at.info)
     assert float(metric(at, "Test NLL")) == pytest.approx(best.test_nll, abs=1e-3)
-    assert at.button(key="pg_train").label == "▶ Resume"
+    assert at.button(key="pg_train").label == "Resume"

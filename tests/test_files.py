@@ -1,11 +1,11 @@
-"""flowlab.io: model files round trip, uploaded-CSV validation, curves CSV, Playground settings <-> URL."""
+"""flowlab.files: model files round trip, uploaded-CSV validation, curves CSV."""
 import io as _io
 
 import jax
 import numpy as np
 import pytest
 
-from flowlab import io as fio
+from flowlab import files as fio
 from flowlab.activations import make_activation
 from flowlab.flow import FlowSpec, Norm, init_params, log_prob
 
@@ -96,59 +96,3 @@ def test_curves_csv_rows_and_eval_columns():
     assert rows[2] == ["2", "2.5", "0.001", "2.4", "0.5"]
     assert rows[1][3:] == ["", ""]  # no evaluation at step 1
     assert rows[4][3:] == ["1.6", ""]  # NaN KL written as empty
-
-
-# ---- URL query params -------------------------------------------------------------------------------------------
-def test_query_round_trip():
-    s, notes = fio.settings_from_query({"density": "sine", "layers": "7", "method": "self_normalizing",
-                                        "activation": "tanh_linear", "lr": "0.0005", "batch": "64", "seed": "3",
-                                        "decay": "9000", "init": "identity_noise", "contour": "1", "b2": "0.95"})
-    assert notes == [] and s["b2"] == 0.95
-    assert (s["density"], s["layers"], s["method"], s["activation"], s["lr"], s["batch"], s["seed"], s["decay"],
-            s["init"], s["contour"]) == ("sine", 7, "self_normalizing", "tanh_linear", 0.0005, 64, 3, 9000,
-                                         "identity_noise", True)
-    s2, notes2 = fio.settings_from_query(fio.settings_to_query(s))
-    assert s2 == s and notes2 == []
-
-
-def test_query_missing_keys_take_density_defaults():
-    from flowlab.presets import defaults
-
-    s, notes = fio.settings_from_query({"density": "trimodal"})
-    d = defaults("trimodal")
-    assert notes == [] and s["layers"] == d["layers"] and s["lr"] == d["lr"] and s["batch"] == d["batch_size"]
-    assert s["decay"] == d.get("decay_steps", 0) and s["warmup"] == d.get("warmup", 0)
-    assert s["init"] == "orthogonal" and fio.settings_from_query({"density": "moons"})[0]["init"] == "data"
-    assert s["b2"] == d.get("b2", 0.999) and fio.settings_from_query({"density": "moons"})[0]["b2"] == \
-        defaults("moons")["b2"]
-    s0, _ = fio.settings_from_query({})
-    assert s0["density"] == fio.DEFAULT_DENSITY
-
-
-@pytest.mark.parametrize("key, value, why", [
-    ("layers", "abc", "not an integer"), ("layers", "0", "between 1 and 200"), ("layers", "201", "between"),
-    ("layers", "2.5", "not an integer"), ("lr", "-1", "between"), ("lr", "nan", "between"), ("lr", "x", "number"),
-    ("batch", "0", "between"), ("method", "magic", "choose one of"), ("activation", "relu", "choose one of"),
-    ("contour", "maybe", "use 1 or 0"), ("seed", "-4", "between"), ("decay", "-1", "between"),
-    ("decay", "1e3.5", "not an integer"), ("init", "zeros", "choose one of"), ("b2", "1", "between 0.5 and 0.9999"),
-    ("b2", "0.2", "between"), ("b2", "beta", "not a number"),
-])
-def test_query_bad_values_fall_back_with_a_note(key, value, why):
-    good, _ = fio.settings_from_query({"density": "moons"})
-    s, notes = fio.settings_from_query({"density": "moons", key: value})
-    assert s[key] == good[key]
-    assert len(notes) == 1 and key in notes[0] and repr(value) in notes[0] and why in notes[0]
-
-
-def test_query_unknown_density_and_list_values():
-    s, notes = fio.settings_from_query({"density": "unicorn", "layers": ["3", "5"]})
-    assert s["density"] == fio.DEFAULT_DENSITY and s["layers"] == 5
-    assert len(notes) == 1 and "unicorn" in notes[0]
-    s, _ = fio.settings_from_query({"method": "self-normalizing"})
-    assert s["method"] == "self_normalizing"
-
-
-def test_every_trainer_initialisation_has_a_playground_label():
-    from flowlab.flow import TRAINER_INITS
-
-    assert set(fio.INIT_LABELS) == set(TRAINER_INITS)
