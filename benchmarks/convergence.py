@@ -8,17 +8,16 @@ are fixed, and the first iteration at which each method reaches them is compared
 Part 2 — per-step wall-clock time (optimiser steps only, all inits vmapped, compilation excluded) vs D on the
 random-rotation Gaussian mixture, N = 1000 points.
 
-Prints the measured numbers and writes assets/benchmarks/convergence.json.  About 2–3 minutes on a 2-core CPU.
+Prints the measured numbers and writes assets/benchmarks/convergence.json (through flowlab.system.write_result, which
+stamps the device, versions, load and date).  About 2–3 minutes on a 2-core CPU.
 
     python benchmarks/convergence.py [--quick]
 """
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import sys
 import time
 
@@ -27,9 +26,10 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import jax  # noqa: E402
-
 from flowlab import compare as C  # noqa: E402
+from flowlab import presets  # noqa: E402
+from flowlab.settings import COMPARE_ND  # noqa: E402
+from flowlab.system import device_label, write_result  # noqa: E402
 
 LEVELS = (0.5, 0.9, 0.99)
 
@@ -40,9 +40,9 @@ def ms(a):
     return {"mean": float(a.mean()) if len(a) else None, "std": float(a.std()) if len(a) else None, "n": int(len(a))}
 
 
-def iterations_experiment(density, optimizer, lr, iterations, n_inits=10):
-    s = C.CompareSettings(density=density, optimizer=optimizer, lr=lr, iterations=iterations, n_inits=n_inits,
-                          n_points=1000, layers=2, methods=("inverse", "relative"), seed=0)
+def iterations_experiment(density, optimizer, iters, inits=10):
+    s = C.CompareSettings(density=density, optimizer=optimizer, lr=presets.COMPARE_LR[optimizer], iters=iters,
+                          inits=inits, points=1000, layers=2, methods=("inverse", "relative"), seed=0)
     t0 = time.perf_counter()
     c = C.ConvergenceRun(s).run().curves()
     wall = time.perf_counter() - t0
@@ -73,23 +73,23 @@ def iterations_experiment(density, optimizer, lr, iterations, n_inits=10):
     return out
 
 
-def timing_experiment(dims, n_points=1000, n_inits=2, iterations=6):
+def timing_experiment(dims, points=1000, inits=2, iters=6):
     """Per-iteration time: every step timed on its own (eval_every = 1); the minimum over the steps is reported (the
     machine is shared, so the minimum is the least disturbed estimate), the median alongside."""
     rows = []
     for D in dims:
-        s = C.CompareSettings(density=C.DENSITY_ND, dim=D, optimizer="adam", lr=1e-3, iterations=iterations,
-                              eval_every=1, n_inits=n_inits, n_points=n_points, layers=2,
+        s = C.CompareSettings(density=COMPARE_ND, dim=D, optimizer="adam", lr=1e-3, iters=iters, eval_every=1,
+                              inits=inits, points=points, layers=2,
                               methods=("inverse", "relative", "self_normalizing", "exact"))
         c = C.ConvergenceRun(s).run().curves()
-        row = {"dim": D, "n_points": n_points, "n_inits": n_inits, "iterations_timed": iterations}
+        row = {"dim": D, "points": points, "inits": inits, "iters_timed": iters}
         for m, d in c["methods"].items():
             per = np.diff(d["time"])
             row[m + "_ms_per_iteration"] = 1000 * float(per.min())
             row[m + "_ms_median"] = 1000 * float(np.median(per))
         row["ordinary_over_relative"] = row["inverse_ms_per_iteration"] / row["relative_ms_per_iteration"]
         rows.append(row)
-        print(f"  D = {D:4d}: ms/iteration (2 inits, N = {n_points}) ordinary {row['inverse_ms_per_iteration']:8.1f}"
+        print(f"  D = {D:4d}: ms/iteration ({inits} inits, N = {points}) ordinary {row['inverse_ms_per_iteration']:8.1f}"
               f"  autodiff {row['exact_ms_per_iteration']:8.1f}  relative {row['relative_ms_per_iteration']:8.1f}"
               f"  self-normalizing {row['self_normalizing_ms_per_iteration']:8.1f}"
               f"  → ordinary/relative {row['ordinary_over_relative']:.2f}×", flush=True)
@@ -108,20 +108,16 @@ def main(argv=None):
     args = ap.parse_args(argv)
     iters = 200 if args.quick else 1000
     dims = (2, 64) if args.quick else (2, 64, 256, 512)
-    dev = jax.devices()[0]
-    result = {"benchmark": "convergence", "date": datetime.datetime.now().isoformat(timespec="seconds"),
-              "device": f"{dev.platform} · {getattr(dev, 'device_kind', '')}", "cpu_count": os.cpu_count(),
-              "machine": platform.machine(), "jax": jax.__version__, "iterations": [], "timing": []}
-    print(f"device: {result['device']}, {os.cpu_count()} CPUs (shared), jax {jax.__version__}")
+    result = {"benchmark": "convergence", "iterations": [], "timing": []}
+    print(f"device: {device_label()}, {os.cpu_count()} CPUs (shared)")
     if args.only_timing:
         with open(args.out) as f:
             result["iterations"] = json.load(f)["iterations"]
     print("Part 1 — iterations to reach a loss level, same 10 inits, full batch of 1000 points, D = 2, 2 layers")
-    for density, opt, lr in () if args.only_timing else (("trimodal", "gd", 0.02), ("trimodal", "adam", 0.005),
-                                                           ("moons", "gd", 0.02)):
-        r = iterations_experiment(density, opt, lr, iters)
+    for density, opt in () if args.only_timing else (("trimodal", "sgd"), ("trimodal", "adam"), ("moons", "sgd")):
+        r = iterations_experiment(density, opt, iters)
         result["iterations"].append(r)
-        print(f" {density}, {opt} lr {lr:g}, {iters} iterations ({r['wall_s']:.0f} s): start "
+        print(f" {density}, {opt} lr {presets.COMPARE_LR[opt]:g}, {iters} iterations ({r['wall_s']:.0f} s): start "
               f"{r['start_loss']['mean']:.3f}, final ordinary {fmt(r['final_loss']['ordinary'], 3)}, relative "
               f"{fmt(r['final_loss']['relative'], 3)} "
               f"(relative lower on {r['relative_final_lower']}/10; diverged {r['diverged']})")
@@ -135,10 +131,7 @@ def main(argv=None):
     print("Part 2 — wall-clock per iteration (optimiser steps only, compile excluded, min over 6 single steps), "
           "Gaussian mixture, 2 layers")
     result["timing"] = timing_experiment(dims)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=1)
-    print(f"wrote {os.path.relpath(args.out, ROOT)}")
+    print(f"wrote {os.path.relpath(write_result(args.out, result), ROOT)}")
 
 
 if __name__ == "__main__":

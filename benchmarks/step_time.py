@@ -8,18 +8,17 @@
 2. Compile time of one training chunk at L=2 vs L=200.  Goal: ratio <= 1.5 (layers are scanned, not unrolled).
    Median of interleaved compiles (the first compile in a process also pays one-off XLA start-up).
 
+Timing: flowlab.timing (one call per sample, each blocking until its result exists); output: flowlab.system's result
+writer (stamped with device, versions, load and date).  Recorded: assets/benchmarks/step_time_*.json.
+
 Run:  python benchmarks/step_time.py [--repeats 5] [--json assets/benchmarks/step_time_cpu.json]
 """
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
-import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -29,7 +28,9 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
+from flowlab import timing  # noqa: E402
 from flowlab.flow import FlowSpec, Norm, init_params  # noqa: E402
+from flowlab.system import write_result  # noqa: E402
 from flowlab.train import TrainConfig, init_state, make_chunk, make_hyper  # noqa: E402
 
 D, L, B, K = 2, 100, 100, 100
@@ -68,13 +69,9 @@ def baseline_chunk(L_, K_):
     return chunk, opt
 
 
-def time_calls(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def time_call(fn) -> float:
+    """Seconds of one call of ``fn``, waiting for its result (one sample of flowlab.timing, never looped)."""
+    return timing.sample_times(lambda: jax.block_until_ready(fn()), repeats=1, min_sample_s=0.0)[0][0]
 
 
 def main(argv=None):
@@ -88,9 +85,7 @@ def main(argv=None):
     nan = jnp.full((1000,), jnp.nan, jnp.float32)
     norm = Norm.identity(D)
     spec = FlowSpec(D, L)
-    res = {"device": f"{jax.devices()[0].platform}:{jax.devices()[0].device_kind}", "jax": jax.__version__,
-           "cpu": platform.processor() or platform.machine(), "date": time.strftime("%Y-%m-%d"),
-           "setting": dict(D=D, L=L, batch=B, steps_per_chunk=K)}
+    res = {"setting": dict(D=D, L=L, batch=B, steps_per_chunk=K)}  # device, versions, load, date: the stamp
 
     # 1. step time, interleaved rounds so machine noise hits every variant alike
     p0 = init_params(spec, jax.random.PRNGKey(0))
@@ -103,7 +98,7 @@ def main(argv=None):
         variants.setdefault("baseline (plain scan, exact grad)", {})[k_] = (
             lambda base=base, s0=s0: base(p0, s0, data, key))
         for method in ("relative", "exact"):
-            cfg = TrainConfig(method, B, k_)
+            cfg = TrainConfig(method=method, batch=B, chunk=k_)
             st = init_state(spec, cfg, 0)
             fn = make_chunk(spec, cfg)
             variants.setdefault(f"flowlab chunk, {method}", {})[k_] = (
@@ -115,7 +110,7 @@ def main(argv=None):
     for _ in range(args.repeats):  # interleaved rounds so machine noise hits every variant alike
         for name, calls in variants.items():
             for k_, f in calls.items():
-                times[name][k_].append(time_calls(f, 1))
+                times[name][k_].append(time_call(f))
     res["step_time_ms"], res["chunk_overhead_ms"] = {}, {}
     for name, t in times.items():
         t1, t2 = statistics.median(t[K]), statistics.median(t[K2])
@@ -135,11 +130,11 @@ def main(argv=None):
     for _ in range(3):
         for L_ in (2, 200):
             spec_ = FlowSpec(D, L_)
-            cfg = TrainConfig("relative", B, K)
+            cfg = TrainConfig(method="relative", batch=B, chunk=K)
             st = init_state(spec_, cfg, 0)
-            t0 = time.perf_counter()
+            t0 = timing.clock()
             make_chunk.__wrapped__(spec_, cfg).lower(st, st, data, test, nan, norm, hyper).compile()
-            comp[L_].append(time.perf_counter() - t0)
+            comp[L_].append(timing.clock() - t0)
     res["compile_s"] = {L_: statistics.median(v) for L_, v in comp.items()}
     res["compile_s_all"] = comp
     ratio = res["compile_s"][200] / res["compile_s"][2]
@@ -147,10 +142,8 @@ def main(argv=None):
           f"{res['compile_s'][200]:.2f} s, ratio {ratio:.2f} (goal <= 1.5); all: "
           + ", ".join(f"L={L_}: " + " ".join(f"{x:.2f}" for x in v) for L_, v in comp.items()))
     res["compile_ratio_200_vs_2"] = ratio
-    res["load_average_1min"] = os.getloadavg()[0]
     if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=1))
-        print(f"wrote {args.json}")
+        print(f"wrote {write_result(args.json, res)}")
 
 
 if __name__ == "__main__":

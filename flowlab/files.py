@@ -158,6 +158,8 @@ def parse_points_csv(raw, max_rows: int = MAX_CSV_ROWS, min_rows: int = MIN_CSV_
 def curves_csv(history: dict, evals: dict) -> str:
     """Training curves as CSV text: one row per optimiser step (loss, grad_norm, lr, ...) with the end-of-chunk
     evaluation columns (test_nll, kl, and inv_err for SNF) filled on the step where they were measured and empty elsewhere."""
+    history = {k: list(history[k]) for k in history}  # plain lists (a Series builds each column on access)
+    evals = {k: list(evals[k]) for k in evals}
     cols = [k for k in history if k != "step"]
     ev_cols = [k for k in ("test_nll", "kl", "inv_err") if k in evals]
     ev_at = {int(s): i for i, s in enumerate(evals.get("step", []))}

@@ -175,9 +175,9 @@ class PlaygroundSession:
     # ---- results ---------------------------------------------------------------------------------------------
     def latest(self, key: str) -> float:
         t = self.trainer
-        if t is None or not t.evals.get(key):
+        if t is None or t.evals.latest is None:
             return float("nan")
-        return float(t.evals[key][-1])
+        return float(t.evals.latest.get(key, float("nan")))
 
     def entropy(self) -> float | None:
         """True entropy H(p) estimated on the trainer's held-out points, -mean log p(x_test): the same points as the

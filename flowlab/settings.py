@@ -144,9 +144,11 @@ COMPARE = Schema("compare", (
        labels=INIT_LABELS),
     _f("eval_every", "int", "Evaluate every (steps, 0 = automatic)", "The evaluation interval", lo=0, hi=1000,
        url=None),
-), lambda: dict(presets.COMPARE), rules=(_dim_rule, _eval_rule))
+), lambda optimizer=None: {**presets.COMPARE, **({"optimizer": optimizer, "lr": presets.COMPARE_LR[optimizer]}
+                                                   if optimizer else {})},
+   context=("optimizer",), rules=(_dim_rule, _eval_rule))
 
-LAMBDAS = _f("lams", "floats", "λ values", "The λ values", lo=0.0, hi=1e6, max_items=8, url=None,
+LAMBDAS = _f("lams", "floats", "λ values", "Each λ value", lo=0.0, hi=1e6, max_items=8, url=None,
              help="Reconstruction weights of the sweep, comma-separated.")
 
 # ---- Layers ----------------------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-LOG2PI = math.log(2.0 * math.pi)
+from .metrics import LOG2PI
 
 
 def _as_data(x) -> np.ndarray:

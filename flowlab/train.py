@@ -17,8 +17,11 @@ from .chunk import (ADAM_B2, CHUNK_CHOICES, HEADLESS_CHUNK_SCALE, INVERSE_DRIFT_
                     TrainConfig, TrainState, chunk_steps_for, init_state, lr_at, make_chunk, make_hyper)
 from .densities import get_density
 from .flow import FlowSpec, Norm, log_prob
+from .history import Series
 
 _clock = time.perf_counter  # training time is measured with this (a test can substitute a fake clock)
+HISTORY_CAP = 8192  # per-step rows kept (evenly thinned beyond): memory stays flat over hours of training
+EVALS_CAP = 2048  # chunk-end evaluations kept
 
 
 class Checkpoint(NamedTuple):
@@ -85,8 +88,9 @@ class Trainer:
         self.state = init_state(self.spec, self.cfg, self.seed, init=self.init, data=self._data)
         self._prev = self.state
         self.initial_params = self.state.params
-        self.history: dict[str, list] = {}
-        self.evals: dict[str, list] = {"step": [], "time": [], "test_nll": [], "kl": []}
+        self.history = Series(HISTORY_CAP)  # per optimiser step: step, loss, grad_norm, lr (recon, angle)
+        self.evals = Series(EVALS_CAP, ("step", "time", "test_nll", "kl"))  # per chunk end (and inv_err for SNF)
+        self._last_chunk_nll = float("nan")
         self.elapsed = 0.0
         self.divergences: list[Divergence] = []
         self.stopped = False
@@ -115,7 +119,7 @@ class Trainer:
     def last_chunk_test_nll(self) -> float:
         """Held-out NLL of the last chunk's own weights: ``restore_best`` appends a row for the checkpoint it put
         back, so after a restore that is the row before it."""
-        return self.evals["test_nll"][-2 if self.restored else -1]
+        return self._last_chunk_nll
 
     @property
     def has_truth(self) -> bool:
@@ -137,22 +141,18 @@ class Trainer:
         self.state, self._prev = state, prev
         n_new = self.step - step0  # metric rows that belong to kept updates (negative: a rollback into the past)
         if n_new < 0:
-            for v in self.history.values():
-                del v[n_new:]
+            self.history.truncate_after(self.step)
         else:
-            for k, v in m.items():
-                self.history.setdefault(k, []).extend(np.asarray(v[:n_new], np.float64).tolist())
-            self.history.setdefault("step", []).extend(range(step0 + 1, step0 + 1 + n_new))
-        self.evals["step"].append(self.step)
-        self.evals["time"].append(self.elapsed)
-        self.evals["test_nll"].append(float(ev["test_nll"]))
-        self.evals["kl"].append(float(ev["kl"]) if self.has_truth else float("nan"))
-        if "inv_err" in ev:
-            self.evals.setdefault("inv_err", []).append(float(ev["inv_err"]))
-        nll = self.evals["test_nll"][-1]
+            self.history.extend({"step": np.arange(step0 + 1, step0 + 1 + n_new),
+                                 **{k: np.asarray(v[:n_new]) for k, v in m.items()}})
+        row = {"step": self.step, "time": self.elapsed, "test_nll": float(ev["test_nll"]),
+               "kl": float(ev["kl"]) if self.has_truth else float("nan"),
+               **({"inv_err": float(ev["inv_err"])} if "inv_err" in ev else {})}
+        self.evals.append(row)
+        nll = self._last_chunk_nll = row["test_nll"]
         if np.isfinite(nll) and (self.best is None or nll < self.best.test_nll):
-            row = {k: v[-1] for k, v in self.evals.items() if k not in ("step", "time")}
-            self.best = Checkpoint(self.step, self.state.params, row)
+            self.best = Checkpoint(self.step, self.state.params,
+                                   {k: v for k, v in row.items() if k not in ("step", "time")})
         if ok:
             return None
         lr = float(self.hyper["lr"])
@@ -176,10 +176,11 @@ class Trainer:
         mean ‖R_k W_k − I‖_F above ``INVERSE_DRIFT_WARN``), else None.  Keller et al.'s gradient uses R_kᵀ for
         W_k⁻ᵀ (eq. 10), so it then no longer follows the likelihood, and the test NLL can climb without any NaN for
         the divergence guard to catch."""
-        errs = self.evals.get("inv_err")
-        if not errs or not errs[-1] > INVERSE_DRIFT_WARN:
+        latest = self.evals.latest or {}
+        err = latest.get("inv_err", float("nan"))
+        if not err > INVERSE_DRIFT_WARN:
             return None
-        return (f"The learned inverses no longer match the weights: mean ‖R W − I‖ is {errs[-1]:.2g} (0 at the "
+        return (f"The learned inverses no longer match the weights: mean ‖R W − I‖ is {err:.2g} (0 at the "
                 f"start, {INVERSE_DRIFT_WARN:g} is the alarm level). The self-normalizing gradient uses R in place of "
                 f"W⁻¹, so it now drifts away from the exact gradient and the test NLL can climb. Raise the "
                 f"reconstruction weight λ (now {float(self.hyper['lam']):g}) or lower the learning rate.")
@@ -190,9 +191,8 @@ class Trainer:
         current step with the checkpoint's evaluations, so the curves and the latest test NLL describe the weights
         now in place.  Returns that checkpoint (also kept in ``restored``), or None when nothing changed.
 
-        Why: late in training the held-out NLL still moves by a few hundredths of a nat from chunk to chunk (moons,
-        relative gradient at batch 512, learning rate 5e-4: KL 0.047 -> 0.076 within 2500 steps), so the last
-        chunk's weights are a draw from that spread.  The held-out set then serves as a validation set: its NLL at the
+        Why: late in training the held-out NLL still moves by a few hundredths of a nat from chunk to chunk, so the
+        last chunk's weights are a draw from that spread.  The held-out set then serves as a validation set: its NLL at the
         kept step is biased low, so measure the result on fresh data (benchmarks/quality.py does)."""
         b = self.best
         if b is None or b.params is self.state.params:
@@ -200,8 +200,8 @@ class Trainer:
         self.state = self.state._replace(params=b.params)
         self._prev = self.state
         self.restored = b
-        for k, v in self.evals.items():
-            v.append(self.step if k == "step" else self.elapsed if k == "time" else b.row.get(k, float("nan")))
+        self.evals.append({"step": self.step, "time": self.elapsed,
+                           **{k: b.row.get(k, float("nan")) for k in self.evals.keys() if k not in ("step", "time")}})
         return b
 
     def resume(self):
@@ -250,7 +250,7 @@ class Trainer:
         return log_prob(self.spec, self.params, jnp.asarray(x, jnp.float32), self.norm)
 
     def history_arrays(self) -> dict[str, np.ndarray]:
-        return {k: np.asarray(v) for k, v in self.history.items()}
+        return self.history.arrays()
 
     def config_dict(self) -> dict:
         return {
@@ -289,7 +289,7 @@ def train_candidates(trainer: Trainer, n: int, steps: int | None = None, budget_
         list(ex.map(run, range(len(cands))))
 
     def score(t):  # the held-out NLL of the weights in place (restore_best added its row when it restored)
-        last = t.evals["test_nll"][-1] if t.evals["test_nll"] else float("nan")
+        last = (t.evals.latest or {}).get("test_nll", float("nan"))
         return last if np.isfinite(last) else float("inf")
 
     return min(cands, key=score), cands

@@ -1,28 +1,25 @@
 """Layers: watch each layer of a fully connected flow deform the plane (Liao & He Fig. 3 and 4c; Gresele et al. §3).
 
 Thin page: the model comes from the Playground (session), a model file, or a small flow trained here;
-flowlab.layerviz does the math, flowlab.plots.layers draws."""
+flowlab.layerviz does the math, flowlab.plots.layers draws, flowlab.settings.LAYERS_PAGE gives the widgets and the
+link."""
 from __future__ import annotations
 
-import hashlib
-
-import numpy as np
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
 
 from flowlab import layerviz as lv
 from flowlab.densities import REGISTRY
 from flowlab.plots import layers as PL
+from flowlab.settings import LAYERS_PAGE
+from pages._shared.ui import page_setup, sync_query, upload_id, url_notes
+
+page_setup()
 
 ss = st.session_state
 SOURCES = {"playground": "Playground model", "file": "Model file (.npz)", "train": "Train a small one here"}
-GRID_LINES = 13  # cartesian grid: lines per direction
-MAX_PANELS_SPLIT = 6  # small multiples with the affine step shown separately: depths (each gives two panels)
-
-if getattr(PagesManager, "uses_pages_directory", False):
-    # Opened by URL on a freshly started server: leave Streamlit's legacy pages/ mode so app.py's navigation routes it.
-    PagesManager.uses_pages_directory = False
-    st.rerun()
+LAYERS_ICON = ":material/layers:"
+CHART = dict(config={"displayModeBar": False})
+DEFAULTS = LAYERS_PAGE.defaults()
 
 st.title("Layers")
 st.caption("Follow the data and a grid through every layer of a flow: x → z (normalising) and z → x (generative), "
@@ -33,10 +30,11 @@ st.caption("Follow the data and a grid through every layer of a flow: x → z (n
 def _load_url_settings():
     """A fresh session or a link from outside (e.g. the Learn page) sets density and layers and picks 'train here';
     otherwise the widgets keep their values."""
-    q = {k: v for k, v in st.query_params.to_dict().items() if k in ("density", "layers")}
+    q = {k: v for k, v in st.query_params.to_dict().items() if k in LAYERS_PAGE.query_keys}
     if "ly_settings" not in ss or (q and q != ss.get("ly_written_query")):
-        settings, notes = lv.settings_from_query(q)
-        ss["ly_settings"], ss["ly_url_notes"] = settings, notes
+        settings, notes = LAYERS_PAGE.parse_query(q)
+        ss["ly_settings"] = {"density": settings["density"], "layers": settings["layers"]}
+        ss["ly_url_notes"] = notes
         ss["ly_density"], ss["ly_layers"] = settings["density"], settings["layers"]
         if q:
             ss["ly_source"] = "train"
@@ -51,38 +49,31 @@ if ss.get("ly_source") not in options:
 with st.sidebar:
     st.header("Model")
     source = st.radio("Model", options, format_func=SOURCES.get, key="ly_source", label_visibility="collapsed")
+    upload = None
     if source == "train":
         for key, name in (("ly_density", "density"), ("ly_layers", "layers")):
             if key not in ss:  # widget state is dropped while the widget is hidden: restore it
                 ss[key] = ss["ly_settings"][name]
-        st.selectbox("Density", list(REGISTRY), key="ly_density", format_func=lambda n: REGISTRY[n].label)
-        st.slider("Layers", lv.LAYER_LIMITS[0], lv.LAYER_LIMITS[1], key="ly_layers")
+        st.selectbox(**LAYERS_PAGE.widget("density"), key="ly_density")
+        st.slider(**LAYERS_PAGE.widget("layers"), key="ly_layers")
         st.caption(f"Trained here with the relative gradient for {lv.small_steps(ss['ly_layers']):,} steps "
                    "(a few seconds, once per setting). For a better fit, train in the Playground and come back.")
-        upload = None
     elif source == "file":
         upload = st.file_uploader("FlowLab model file (.npz, from the Playground's Downloads)", type=["npz"],
                                   key="ly_upload")
     else:
-        upload = None
         st.caption("The model currently in the Playground; it updates while the Playground trains.")
     st.header("View")
-    st.slider("Points to follow", 100, 2000, 600, 100, key="ly_points")
-    st.checkbox("Affine step and activation as separate stages", key="ly_split",
-                help="Show y_k = W_k h_(k−1) + b_k (straight lines stay straight) before h_k = s(y_k) "
-                     "(the activation bends them).")
-    st.checkbox("Axes follow each layer's range", value=True, key="ly_follow",
-                help="Off: every stage keeps the axes of the first one, so you see the true scale change.")
+    st.slider(**LAYERS_PAGE.widget("points"), value=DEFAULTS["points"], key="ly_points")
+    st.checkbox(**LAYERS_PAGE.widget("split"), value=DEFAULTS["split"], key="ly_split")
+    st.checkbox(**LAYERS_PAGE.widget("follow"), value=DEFAULTS["follow"], key="ly_follow")
 
 if source == "train":
     ss["ly_settings"] = {"density": ss["ly_density"], "layers": int(ss["ly_layers"])}
-out_q = ({"density": ss["ly_settings"]["density"], "layers": str(ss["ly_settings"]["layers"])} if source == "train"
-         else {})
-if st.query_params.to_dict() != out_q:
-    st.query_params.from_dict(out_q)
+out_q = LAYERS_PAGE.dump_query(ss["ly_settings"]) if source == "train" else {}
+sync_query(out_q)
 ss["ly_written_query"] = out_q
-for note in ss.get("ly_url_notes") or []:
-    st.warning(note, icon="🔗")
+url_notes(ss.get("ly_url_notes"))
 
 
 # ---- the model -------------------------------------------------------------------------------------------------------
@@ -99,16 +90,17 @@ def _train_here(density: str, layers: int) -> lv.LayerModel:
 
 def _from_file():
     """(model or None, error sentence or None).  A bad file keeps the last good one."""
+    last = ss.get("ly_file", (None, None, None))[2]
     if upload is None:
-        return ss.get("ly_file", (None, None, None))[2], None
+        return last, None
     raw = upload.getvalue()
-    h = hashlib.sha1(raw).hexdigest()[:12]
+    h = upload_id(raw)
     if ss.get("ly_file", (None,))[0] == h:
-        return ss["ly_file"][2], None
+        return last, None
     try:
         m = lv.model_from_file(raw)
     except ValueError as e:
-        return ss.get("ly_file", (None, None, None))[2], f"{upload.name}: {e}"
+        return last, f"{upload.name}: {e}"
     ss["ly_file"] = (h, upload.name, m)
     return m, None
 
@@ -146,59 +138,46 @@ spec, params, norm = model.spec, model.params, model.norm
 L = int(spec.layers)
 
 # ---- summary ---------------------------------------------------------------------------------------------------------
-where = {"playground": "from the Playground", "file": f"from the file {ss.get('ly_file', ('', '', None))[1]}",
-         "trained": "trained on this page"}[model.source]
-what = f"on **{REGISTRY[model.density].label}**" if model.density else "on uploaded data"
-bits = [f"**{L}-layer** flow {what}, {where}", spec.activation.label]
-if model.method:
-    bits.append(f"{model.method.replace('_', '-')} gradient")
-if model.note:
-    bits.append(model.note)
-st.markdown(" · ".join(bits))
+st.markdown(lv.describe(model, ss.get("ly_file", ("", "", None))[1]))
 
 n_pts = int(ss["ly_points"])
 keep = lv.subsample(len(model.data), n_pts, seed=2)
 x, labels = model.data[keep], None if model.labels is None else model.labels[keep]
 names = lv.label_names(model.density, labels, model.label_noun) if labels is not None else None
-split = lv.logdet_split(spec, params, norm, x)
-lq = lv.model_log_prob(spec, params, norm, x)
-check = lv.logdet_check(spec, params, norm, x)
+vs = lv.volume_summary(spec, params, norm, x)
+split = vs.split
 m = st.columns(5)
 m[0].metric("Layers", f"{L}")
-m[1].metric("mean log q(x)", f"{np.mean(lq):.3f}", help="Average exact log-likelihood of the points shown (nats).")
-m[2].metric("mean log|det ∂z/∂x|", f"{np.mean(split.total):.3f}",
+m[1].metric("mean log q(x)", f"{vs.mean_log_q:.3f}", help="Average exact log-likelihood of the points shown (nats).")
+m[2].metric("mean log|det ∂z/∂x|", f"{vs.mean_logdet:.3f}",
             help="The whole flow's volume change, averaged over the points: standardisation + Σ_k log|det W_k| + "
                  "Σ_k Σ_i log s′(y_k,i).")
-m[3].metric("Σ log|det W_k|", f"{np.sum(split.weights):.3f}", help="The data-independent part, summed over layers.")
-m[4].metric("mean Σ log s′", f"{np.mean(np.sum(split.act, axis=0)):.3f}",
+m[3].metric("Σ log|det W_k|", f"{vs.logdet_weights:.3f}", help="The data-independent part, summed over layers.")
+m[4].metric("mean Σ log s′", f"{vs.mean_logdet_act:.3f}",
             help="The data-dependent part (activations), summed over layers and averaged over the points.")
 
 follow = bool(ss["ly_follow"])
 split_on = bool(ss["ly_split"])
 frame_depths, frame_note = lv.view_depths(L, lv.MAX_FRAMES_SPLIT if split_on else lv.MAX_FRAMES)
-panel_depths, panel_note = lv.view_depths(L, MAX_PANELS_SPLIT if split_on else lv.MAX_PANELS)
+panel_depths, panel_note = lv.view_depths(L, lv.MAX_PANELS_SPLIT if split_on else lv.MAX_PANELS)
 
 tab_fwd, tab_gen, tab_vol = st.tabs(["x → z · normalising", "z → x · generative", "Volume change per layer"])
 
 # ---- normalising direction ---------------------------------------------------------------------------------------------
 with tab_fwd:
-    rng = lv.view_range(model)
-    grid = lv.cartesian_lines(rng, GRID_LINES, 80)
+    grid = lv.cartesian_lines(lv.view_range(model), lv.GRID_LINES)
     pts = lv.push(spec, params, norm, x, split=split_on)
     lines = lv.push_lines(spec, params, norm, grid, split=split_on)
     if frame_note:
-        st.info(frame_note.replace("the volume-change chart", "the *Volume change* tab"), icon="🧅")
+        st.info(frame_note.replace("the volume-change chart", "the *Volume change* tab"), icon=LAYERS_ICON)
     c1, c2 = st.columns([3, 1.3])
     with c1:
         st.plotly_chart(PL.animation_figure(lv.select_stages(pts, frame_depths), lv.select_stages(lines, frame_depths),
-                                            GRID_LINES, labels, names, follow=follow),
-                        key="ly_fig_fwd_anim", config={"displayModeBar": False})
+                                            lv.GRID_LINES, labels, names, follow=follow),
+                        key="ly_fig_fwd_anim", **CHART)
     with c2:
         st.markdown(
-            "**What you see.** The data points ("
-            + ("coloured by the angle of the base point they were sampled from" if model.label_noun == lv.ANGLE_NOUN
-               else f"coloured by the {model.label_noun or 'group'} they came from" if labels is not None
-               else "uploaded data has no groups") + ") and a regular "
+            f"**What you see.** The data points ({lv.colouring(model, labels is not None)}) and a regular "
             "grid over the data, pushed through the standardisation $h_0 = (x - \\mu)/\\sigma$ and then layer after "
             "layer until they reach $z = h_L$, which training makes look like a standard normal.\n\n"
             "Press **▶ Play** or drag the slider. Blue lines had constant $x_1$, orange ones constant $x_2$.\n\n"
@@ -212,25 +191,21 @@ with tab_fwd:
         st.caption(panel_note.replace("the volume-change chart", "the *Volume change* tab"))
     small = lv.without_kind(lv.select_stages(pts, panel_depths), "h0")
     small_lines = lv.without_kind(lv.select_stages(lines, panel_depths), "h0")
-    st.plotly_chart(PL.stages_figure(small, small_lines, GRID_LINES, labels, names, follow=follow),
-                    key="ly_fig_fwd_small", config={"displayModeBar": False})
+    st.plotly_chart(PL.stages_figure(small, small_lines, lv.GRID_LINES, labels, names, follow=follow),
+                    key="ly_fig_fwd_small", **CHART)
 
 # ---- generative direction ----------------------------------------------------------------------------------------------
 with tab_gen:
     g1, g2 = st.columns([1, 3])
-    kind = g1.radio("Grid in z", ["polar", "cartesian"], horizontal=True, key="ly_ggrid")
+    kind = g1.radio("Grid in z", lv.BASE_GRIDS, horizontal=True, key="ly_ggrid")
     g2.markdown("Base samples $z \\sim \\mathcal N(0, I)$, coloured by their angle, and a grid in the base space, "
                 "pulled back through the inverse layers $h_{k-1} = W_k^{-1}\\,(s^{-1}(h_k) - b_k)$ ($s^{-1}$ by "
                 "Newton's method) until they land in data space: this is how the flow draws samples.")
-    z = np.random.default_rng(11).standard_normal((n_pts, 2))
-    zlab = lv.angle_sectors(z)
-    if kind == "polar":
-        zgrid, n_first = lv.polar_lines((0.5, 1.0, 1.5, 2.0, 2.5, 3.0), 16, 3.0), 6
-    else:
-        zgrid, n_first = lv.cartesian_lines(((-3.0, 3.0), (-3.0, 3.0)), GRID_LINES, 80), GRID_LINES
+    z, zlab = lv.base_points(n_pts)
+    zgrid, n_first = lv.base_grid(kind)
     gp = lv.pull(spec, params, norm, z)
     gl = lv.pull_lines(spec, params, norm, zgrid)
-    bad = int(np.sum(~np.all(np.isfinite(gp.values[-1]), axis=1)))
+    bad = lv.count_nonfinite(gp.values[-1])
     if bad:
         st.warning(f"{bad} of {n_pts} base points did not come back as finite numbers (the inverse overflowed); "
                    "they are left out of the plots.")
@@ -238,7 +213,7 @@ with tab_gen:
     with c1:
         st.plotly_chart(PL.animation_figure(lv.select_stages(gp, frame_depths), lv.select_stages(gl, frame_depths),
                                             n_first, zlab, lv.sector_names(), follow=follow),
-                        key="ly_fig_gen_anim", config={"displayModeBar": False})
+                        key="ly_fig_gen_anim", **CHART)
     with c2:
         st.markdown(
             "**Reading it.** "
@@ -252,7 +227,7 @@ with tab_gen:
     small = lv.without_kind(lv.select_stages(gp, panel_depths), "h0")
     small_lines = lv.without_kind(lv.select_stages(gl, panel_depths), "h0")
     st.plotly_chart(PL.stages_figure(small, small_lines, n_first, zlab, lv.sector_names(), follow=follow),
-                    key="ly_fig_gen_small", config={"displayModeBar": False})
+                    key="ly_fig_gen_small", **CHART)
 
 # ---- volume change -----------------------------------------------------------------------------------------------------
 with tab_vol:
@@ -266,9 +241,9 @@ with tab_vol:
         "Trained flows tend to alternate expansion and contraction (Liao & He §3.2, Fig. 4c)"
         + ("; with the smooth leaky ReLU the activation can only contract ($\\alpha \\le s' \\le 1$), so the "
            "orange bars are never positive." if spec.activation.name == "smooth_leaky_relu" else "."))
-    st.plotly_chart(PL.logdet_depth_figure(split), key="ly_fig_depth", config={"displayModeBar": False})
+    st.plotly_chart(PL.logdet_depth_figure(split), key="ly_fig_depth", **CHART)
     st.caption(f"Check on these {len(x):,} points: log N(z) + standardisation + Σ over layers of both parts − "
-               f"log q(x) = {check:.1e} at most (float32 rounding); log q from `flowlab.flow.log_prob`.")
+               f"log q(x) = {vs.check:.1e} at most (float32 rounding); log q from `flowlab.flow.log_prob`.")
 
     st.subheader("Where a layer expands or contracts")
     h1, h2, h3 = st.columns([2, 1.2, 1.2])
@@ -280,10 +255,8 @@ with tab_vol:
     cum = cumulative == "cumulative" and plane == "x"
     field = lv.logdet_field(spec, params, norm, k, x, plot_range=lv.view_range(model), n=90, plane=plane,
                             cumulative=cum)
-    title = (f"log|det ∂h<sub>{k}</sub>/∂x|" if cum else f"log|det ∂h<sub>{k}</sub>/∂h<sub>{k - 1}</sub>|") + \
-        (" over the data plane x" if plane == "x" else f" over layer {k}'s input plane h<sub>{k - 1}</sub>")
     c1, c2 = st.columns([3, 1.3])
-    c1.plotly_chart(PL.logdet_field_figure(field, title), key="ly_fig_field", config={"displayModeBar": False})
+    c1.plotly_chart(PL.logdet_field_figure(field, PL.field_title(k, plane, cum)), key="ly_fig_field", **CHART)
     with c2:
         if k == L and not cum:
             st.info(f"Layer {L} is the affine last layer: no activation, so its log-det is the constant "
@@ -291,4 +264,4 @@ with tab_vol:
         st.markdown("Red: the map expands volume there (density is divided by more); blue: it contracts. "
                     "Dots are the data points in the same plane.")
         st.metric(f"log|det W_{k}|", f"{split.weights[k - 1]:.3f}")
-        st.metric(f"mean Σ log s′(y_{k})", f"{np.mean(split.act[k - 1]):.3f}")
+        st.metric(f"mean Σ log s′(y_{k})", f"{split.act[k - 1].mean():.3f}")

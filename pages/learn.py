@@ -9,6 +9,9 @@ import streamlit as st
 from flowlab import lessons as L
 from flowlab import theory as T
 from flowlab.plots import learn as P
+from pages._shared.ui import LINK, page_setup
+
+page_setup()
 
 st.title("Learn")
 st.caption("Six short lessons, each with a live widget and a link that opens another page preset. Every number shown "
@@ -16,7 +19,7 @@ st.caption("Six short lessons, each with a live widget and a link that opens ano
 
 
 def try_it(label: str, page: str, **params):
-    st.markdown(f"**Try it →** [{label}]({L.try_it_url(page, **params)})")
+    st.markdown(f"{LINK} **Try it →** [{label}]({L.try_it_url(page, **params)})")
 
 
 def guard(fn, *args, **kw):
@@ -91,11 +94,8 @@ with tabs[1]:
                        "says whether the orientation flipped).")
         m3.metric("log-density shift −log|det A|", f"{-np.log(abs(r['det'])):.4f}")
         with st.expander("Compose with a second map B", expanded=False):
-            Bname = st.selectbox("B", ["rotation by 45°", "shear [[1, 0.8], [0, 1]]", "scaling diag(2, 0.5)",
-                                       "reflection diag(1, −1)"], key="learn_B")
-            B = {"rotation by 45°": L.rotation(45), "shear [[1, 0.8], [0, 1]]": np.array([[1, 0.8], [0, 1.0]]),
-                 "scaling diag(2, 0.5)": np.diag([2.0, 0.5]), "reflection diag(1, −1)": np.diag([1.0, -1.0])}[Bname]
-            comp = L.compose_2d(A, B)
+            Bname = st.selectbox("B", list(L.COMPOSE_MAPS), key="learn_B")
+            comp = L.compose_2d(A, L.COMPOSE_MAPS[Bname])
             st.latex(rf"\det(BA) = {comp['det_BA']:.4f} \;=\; \det B \cdot \det A = {comp['det_B']:.4f}"
                      rf"\times {comp['det_A']:.4f}")
     try_it("see what each layer's map does to a density", "layers", density="banana", layers=4)
@@ -128,10 +128,10 @@ with tabs[2]:
                 "Any dense $W$ (with non-zero leading minors) is a product $LU$ of two triangular maps, but computing "
                 "that factorisation is itself $O(D^3)$.")
     Wd = L.random_matrix(5, seed=1)
-    Lo, U = L.lu_nopivot(Wd)
+    lu = L.lu_check(Wd)
     st.plotly_chart(P.dependence_figure(Wd, np.tril(Wd)), width="stretch", key="learn_fig_dep")
-    st.caption(f"Check on a random 5×5 W: ‖LU − W‖ = {np.linalg.norm(Lo @ U - Wd):.1e}, "
-               f"Σ log|Uᵢᵢ| = {np.sum(np.log(np.abs(np.diag(U)))):.6f} vs slogdet {L.logabsdet(Wd):.6f}.")
+    st.caption(f"Check on a random 5×5 W: ‖LU − W‖ = {lu['lu_error']:.1e}, "
+               f"Σ log|Uᵢᵢ| = {lu['logdet_lu']:.6f} vs slogdet {lu['logdet']:.6f}.")
     try_it("time the flow's gradient methods against D", "timing", dims=[64, 128, 256, 512],
            methods=["exact", "inverse", "relative"])
 
@@ -207,8 +207,7 @@ with tabs[5]:
              r"\tfrac12\log\det(2\pi e\,\Sigma)")
     st.latex(r"\mathrm{NLL}^\star - H(p) = \mathrm{KL}\big(p\,\|\,\mathcal N(\mu,\Sigma)\big) \;\ge\; 0")
     c1, c2, c3 = st.columns(3)
-    data_name = c1.selectbox("data", L.LINEAR_DATA, key="learn_lin_data",
-                             format_func={"correlated_gaussian": "correlated Gaussian", "banana": "banana"}.get)
+    data_name = c1.selectbox("data", L.LINEAR_DATA, key="learn_lin_data", format_func=L.LINEAR_DATA_LABELS.get)
     lr = c2.select_slider("learning rate (Adam)", [0.005, 0.01, 0.02, 0.05, 0.1], value=0.05, key="learn_lin_lr")
     steps = c3.select_slider("steps", [100, 200, 300, 400, 600], value=300, key="learn_lin_steps")
     x, H = L.linear_lesson_data(data_name, n=6000, seed=0)
@@ -217,19 +216,10 @@ with tabs[5]:
     run_key = (data_name, lr, steps)
     if st.button("Train the linear flow", type="primary", key="learn_lin_train"):
         prog = st.progress(0.0, text="compiling…")
-        curve = {"step": [0], "nll": [s0["train_nll"]]}
-
-        def on_chunk(t):
-            curve["step"].append(t.step)
-            curve["nll"].append(L.linear_flow_summary(t)["train_nll"])
-            prog.progress(min(1.0, t.step / steps), text=f"step {t.step} / {steps}")
-
-        trainer.train(steps=int(steps), callback=on_chunk)
+        run = L.train_linear_flow(trainer, int(steps), progress=lambda step, total: prog.progress(
+            min(1.0, step / total), text=f"step {step} / {total}"))
         prog.empty()
-        st.session_state["learn_lin_result"] = {
-            "key": run_key, "curve": curve, "summary": L.linear_flow_summary(trainer),
-            "test": (list(trainer.evals["step"]), list(trainer.evals["test_nll"])),
-            "diverged": [d.message for d in trainer.divergences]}
+        st.session_state["learn_lin_result"] = {"key": run_key, "run": run}
     res = st.session_state.get("learn_lin_result")
     if res is not None and res["key"] != run_key:
         res = None
@@ -244,16 +234,17 @@ with tabs[5]:
                 f"{steps} Adam steps with the relative gradient. It starts at NLL {s0['train_nll']:.3f}.")
         summary = s0
     else:
-        for msg in res["diverged"]:
+        run = res["run"]
+        for msg in run.diverged:
             st.error(msg)
-        summary = res["summary"]
-        st.plotly_chart(P.linear_training_figure(res["curve"]["step"], res["curve"]["nll"], bound, H,
-                                                 *res["test"]), width="stretch", key="learn_fig_lintrain")
+        summary = run.summary
+        st.plotly_chart(P.linear_training_figure(run.steps, run.train_nll, bound, H, run.test_steps, run.test_nll),
+                        width="stretch", key="learn_fig_lintrain")
         n1, n2, n3 = st.columns(3)
         n1.metric("trained NLL (training set)", f"{summary['train_nll']:.4f}",
                   delta=f"{summary['gap']:+.4f} vs NLL*", delta_color="off")
         wc = summary["whitened_cov"]
-        n2.metric("‖W Σ Wᵀ − I‖ (whitening)", f"{np.linalg.norm(wc - np.eye(len(wc))):.3f}",
+        n2.metric("‖W Σ Wᵀ − I‖ (whitening)", f"{summary['whitening_error']:.3f}",
                   help=f"W Σ Wᵀ = [[{wc[0, 0]:.3f}, {wc[0, 1]:.3f}], [{wc[1, 0]:.3f}, {wc[1, 1]:.3f}]]; the optimum "
                        "maps the data covariance to the identity.")
         n3.metric("E‖z‖² (balance: = d = 2)", f"{summary['balance']:.3f}")

@@ -80,7 +80,7 @@ def test_keep_best_restores_the_lowest_held_out_nll():
     assert t.last_chunk_test_nll == spoiled  # still the last chunk's own weights, not the restored row
     np.testing.assert_allclose(-float(np.mean(t.log_prob(t.x_test))), best.test_nll, rtol=1e-5)
     # one more evaluation row, at the current step, describes the weights now in place
-    assert all(len(v) == n_evals + 1 for v in t.evals.values())
+    assert all(len(v) == n_evals + 1 for _, v in t.evals.items())
     assert t.evals["step"][-1] == t.step and t.evals["test_nll"][-1] == best.test_nll == min(t.evals["test_nll"])
     assert t.config_dict()["kept_step"] == best.step < t.step
     assert t.restore_best() is None  # nothing left to restore

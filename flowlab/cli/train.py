@@ -143,7 +143,8 @@ def write_outputs(out: Path, density: str, trainer, cands, settings: dict):
     summary = {"density": density, "seed": trainer.seed, "candidates": len(cands), "steps": trainer.step,
                "kept_step": trainer.kept_step, "train_seconds": trainer.elapsed,
                "test_nll": trainer.evals["test_nll"][-1], "kl": trainer.evals["kl"][-1],
-               "entropy": d.entropy(), "diverged": [x.message for x in trainer.divergences], "evals": trainer.evals,
+               "entropy": d.entropy(), "diverged": [x.message for x in trainer.divergences],
+               "evals": {k: v.tolist() for k, v in trainer.evals.arrays().items()},
                "settings": {k: (v if not isinstance(v, float) or np.isfinite(v) else str(v))
                             for k, v in settings.items()}}
     (out / "metrics.json").write_text(json.dumps(summary, indent=1))

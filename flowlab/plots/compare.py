@@ -1,5 +1,6 @@
 """Figures of the Compare page (and of ``python -m flowlab figure``): pure functions of the numpy ``curves`` dicts
-made by ``flowlab.compare.ConvergenceRun.curves()`` / ``LambdaSweep.curves()``."""
+made by ``flowlab.compare.ConvergenceRun.curves()`` / ``LambdaSweep.curves()``.  Method colours and labels come
+from the method registry, every other colour from ``flowlab.plots.style``."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,16 +8,17 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
-from ..compare import METHOD_COLORS, METHOD_NAMES, band, density_label
-from .core import FONT
+from ..compare.summary import band
+from ..gradients import REGISTRY
+from ..settings import COMPARE, OPTIMIZER_LABELS
+from .style import ALARM, DENSITY_SCALE, FAINT, FONT, GREY, rgba
 
-TRUTH_COLOR = "#868e96"
+TRUTH_COLOR = GREY  # the true density's NLL on the same points
+SNF = "self_normalizing"
 
 
-def _rgba(hex_color: str, alpha: float) -> str:
-    h = hex_color.lstrip("#")
-    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
-    return f"rgba({r},{g},{b},{alpha})"
+def _density_label(name: str) -> str:
+    return COMPARE["density"].label_of(name)
 
 
 def _add_band(fig, x, values, color, name, row, col, band_kind, show_legend, group, log=False):
@@ -30,7 +32,7 @@ def _add_band(fig, x, values, color, name, row, col, band_kind, show_legend, gro
         return
     xs, lo_, hi_ = x[ok], lo[ok], hi[ok]
     fig.add_trace(go.Scatter(x=np.concatenate([xs, xs[::-1]]), y=np.concatenate([hi_, lo_[::-1]]), fill="toself",
-                             fillcolor=_rgba(color, 0.18), line=dict(width=0), hoverinfo="skip", showlegend=False,
+                             fillcolor=rgba(color, 0.18), line=dict(width=0), hoverinfo="skip", showlegend=False,
                              legendgroup=group, name=name), row, col)
     fig.add_trace(go.Scatter(x=xs, y=mean[ok], mode="lines", line=dict(color=color, width=2.2), name=name,
                              legendgroup=group, showlegend=show_legend,
@@ -39,7 +41,7 @@ def _add_band(fig, x, values, color, name, row, col, band_kind, show_legend, gro
 
 def _add_runs(fig, x, values, color, row, col, group):
     for j in range(values.shape[1]):
-        fig.add_trace(go.Scatter(x=x, y=values[:, j], mode="lines", line=dict(color=_rgba(color, 0.35), width=0.8),
+        fig.add_trace(go.Scatter(x=x, y=values[:, j], mode="lines", line=dict(color=rgba(color, 0.35), width=0.8),
                                  hoverinfo="skip", showlegend=False, legendgroup=group), row, col)
 
 
@@ -51,7 +53,7 @@ def _mark_divergence(fig, x_of_iter, d, color, row, col, group, y_top):
         return
     xs = [x_of_iter(int(i)) for i in its]
     fig.add_trace(go.Scatter(x=xs, y=[y_top] * len(xs), mode="markers", marker=dict(symbol="x", size=9,
-                             color="#e03131", line=dict(width=1, color=color)), legendgroup=group, showlegend=False,
+                             color=ALARM, line=dict(width=1, color=color)), legendgroup=group, showlegend=False,
                              hovertemplate="diverged at %{x:.4g}<extra></extra>"), row, col)
 
 
@@ -79,10 +81,10 @@ def convergence_figure(curves: dict, band_kind: str = "std", show_runs: bool = F
     flow): the angle between its gradient and the exact one (Keller Fig. 3) and ‖R W − I‖, log scale."""
     s = curves["settings"]
     methods = curves["methods"]
-    snf = "self_normalizing" in methods
+    snf = SNF in methods
     rows = 2 if snf else 1
     spread = "± 1 std" if band_kind == "std" else "min–max"
-    titles = [f"loss per iteration (mean, band {spread} over {s['n_inits']} inits)",
+    titles = [f"loss per iteration (mean, band {spread} over {s['inits']} inits)",
               "loss vs wall-clock time of the steps"]
     if snf:
         titles += ["self-normalizing: angle to the exact gradient (°)",
@@ -90,7 +92,7 @@ def convergence_figure(curves: dict, band_kind: str = "std", show_runs: bool = F
     fig = make_subplots(rows=rows, cols=2, subplot_titles=titles, horizontal_spacing=0.09, vertical_spacing=0.14)
     y0, y1 = _loss_range(curves)
     for m, d in methods.items():
-        color, name = METHOD_COLORS[m], METHOD_NAMES[m]
+        color, name = REGISTRY[m].color, REGISTRY[m].short
         n_div = int(np.sum(d["diverged_at"] >= 0))
         label = name + (f" ({n_div}/{len(d['diverged_at'])} diverged)" if n_div else "")
         it, t = d["iteration"].astype(np.float64), d["time"]
@@ -101,7 +103,7 @@ def convergence_figure(curves: dict, band_kind: str = "std", show_runs: bool = F
         _add_band(fig, t, d["loss"], color, label, 1, 2, band_kind, False, m)
         _mark_divergence(fig, lambda i: i, d, color, 1, 1, m, y1)
         _mark_divergence(fig, lambda i, d=d: float(np.interp(i, d["iteration"], d["time"])), d, color, 1, 2, m, y1)
-        if m == "self_normalizing":
+        if m == SNF:
             _add_band(fig, it[1:], np.maximum(d["angle"][1:], 1e-4), color, label, 2, 1, band_kind, False, m,
                       log=True)
             _add_band(fig, it[1:], np.maximum(d["inv_err"][1:], 1e-8), color, label, 2, 2, band_kind, False, m,
@@ -124,17 +126,17 @@ def convergence_figure(curves: dict, band_kind: str = "std", show_runs: bool = F
         fig.update_yaxes(type="log", dtick=1, exponentformat="power", row=2, col=2)
         fig.update_xaxes(title_text="iteration", row=2, col=1)
         fig.update_xaxes(title_text="iteration", row=2, col=2)
-    opt = "gradient descent" if s["optimizer"] == "gd" else "Adam"
+    opt = OPTIMIZER_LABELS[s["optimizer"]]
     lam = f", SNF λ = {s['lam']:g}" if snf else ""
     head = title if title is not None else (
-        f"{density_label(s['density'])}, D = {s['dim']}, {s['layers']} layers, {s['n_points']:,} points (full batch),"
-        f" {opt} lr {s['lr']:g}{lam} — same {s['n_inits']} initial weights for every method")
+        f"{_density_label(s['density'])}, D = {s['dim']}, {s['layers']} layers, {s['points']:,} points (full batch),"
+        f" {opt} lr {s['lr']:g}{lam} — same {s['inits']} initial weights for every method")
     fig.update_layout(height=height or (760 if snf else 420), font=FONT, plot_bgcolor="white",
                       title=dict(text=head, x=0.01, font=dict(size=14)),
                       margin=dict(l=60, r=20, t=80, b=90),
                       legend=dict(orientation="h", yanchor="top", y=-0.09 if snf else -0.2, x=0.0))
-    fig.update_xaxes(showgrid=True, gridcolor="#f1f3f5", zeroline=False)
-    fig.update_yaxes(showgrid=True, gridcolor="#f1f3f5", zeroline=False)
+    fig.update_xaxes(showgrid=True, gridcolor=FAINT, zeroline=False)
+    fig.update_yaxes(showgrid=True, gridcolor=FAINT, zeroline=False)
     return fig
 
 
@@ -144,15 +146,16 @@ def _lam_label(v: float) -> str:
 
 def lambda_figure(curves: dict, height: int = 420) -> go.Figure:
     """Keller et al. App. A.5 / Table 4 trend on a toy density.  Left: final exact NLL against λ (mean ± std over the
-    inits that survived; ✕ and a count k/n where inits failed: diverged, or ended above their starting loss).  Middle: mean loss per iteration for each λ.  Right:
-    the inverse error ‖R W − I‖ per iteration for each λ (log scale)."""
+    inits that survived; ✕ and a count k/n where inits failed: diverged, or ended above their starting loss).
+    Middle: mean loss per iteration for each λ.  Right: the inverse error ‖R W − I‖ per iteration for each λ (log
+    scale)."""
     s = curves["settings"]
     lams = curves["lams"]
     per = curves["per_lambda"]
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.08,
                         subplot_titles=("final NLL vs λ (✕ k/n: failed inits)", "loss per iteration (mean over inits)",
                                         "‖R W − I‖ per iteration"))
-    cols = sample_colorscale("Viridis", [0.9 * i / max(1, len(lams) - 1) for i in range(len(lams))])
+    cols = sample_colorscale(DENSITY_SCALE, [0.9 * i / max(1, len(lams) - 1) for i in range(len(lams))])
     xs, ys, es, div_x, div_text = [], [], [], [], []
     for lam, color in zip(lams, cols):
         d = per[lam]
@@ -176,13 +179,13 @@ def lambda_figure(curves: dict, height: int = 420) -> go.Figure:
         fig.add_trace(go.Scatter(x=d["iteration"][1:], y=inv, mode="lines", line=dict(color=color, width=2),
                                  name=name, legendgroup=lab, showlegend=False), 1, 3)
     fig.add_trace(go.Scatter(x=xs, y=ys, error_y=dict(type="data", array=es, visible=True), mode="lines+markers",
-                             line=dict(color="#2b8a3e"), marker=dict(size=9), name="final NLL (survivors)",
+                             line=dict(color=REGISTRY[SNF].color), marker=dict(size=9), name="final NLL (survivors)",
                              showlegend=False, hovertemplate="λ = %{x}<br>NLL %{y:.4f}<extra></extra>"), 1, 1)
     if div_x:
         top = (max(ys) + max(es) if ys else 1.0)
         fig.add_trace(go.Scatter(x=div_x, y=[top] * len(div_x), mode="markers+text", text=div_text,
-                                 textposition="top center", marker=dict(symbol="x", size=12, color="#e03131"),
-                                 showlegend=False, hoverinfo="skip", textfont=dict(color="#e03131", size=11)), 1, 1)
+                                 textposition="top center", marker=dict(symbol="x", size=12, color=ALARM),
+                                 showlegend=False, hoverinfo="skip", textfont=dict(color=ALARM, size=11)), 1, 1)
     tn = curves.get("true_nll")
     y0, y1 = _loss_range(curves)
     if tn is not None and np.isfinite(tn):
@@ -200,12 +203,12 @@ def lambda_figure(curves: dict, height: int = 420) -> go.Figure:
     fig.update_xaxes(title_text="iteration", row=1, col=3)
     fig.update_yaxes(range=[y0, y1], row=1, col=2)
     fig.update_yaxes(type="log", dtick=1, exponentformat="power", row=1, col=3)
-    opt = "gradient descent" if s["optimizer"] == "gd" else "Adam"
+    opt = OPTIMIZER_LABELS[s["optimizer"]]
     fig.update_layout(height=height, font=FONT, plot_bgcolor="white", margin=dict(l=60, r=20, t=80, b=100),
-                      title=dict(text=f"Self-normalizing flow, λ sweep: {density_label(s['density'])}, "
-                                      f"{s['layers']} layers, {opt} lr {s['lr']:g}, {s['n_inits']} shared inits",
+                      title=dict(text=f"Self-normalizing flow, λ sweep: {_density_label(s['density'])}, "
+                                      f"{s['layers']} layers, {opt} lr {s['lr']:g}, {s['inits']} shared inits",
                                  x=0.01, font=dict(size=14)),
                       legend=dict(orientation="h", yanchor="top", y=-0.2, x=0.0))
-    fig.update_xaxes(showgrid=True, gridcolor="#f1f3f5", zeroline=False)
-    fig.update_yaxes(showgrid=True, gridcolor="#f1f3f5", zeroline=False)
+    fig.update_xaxes(showgrid=True, gridcolor=FAINT, zeroline=False)
+    fig.update_yaxes(showgrid=True, gridcolor=FAINT, zeroline=False)
     return fig

@@ -10,13 +10,14 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..layerviz import Field, LogdetSplit, Path, span, square_range
-from .core import FONT
-from .playground import LABEL_COLORS
+from ..layerviz.paths import Path
+from ..layerviz.views import span, square_range
+from ..layerviz.volume import Field, LogdetSplit
+from .style import (BLUE, BORDER, DARK, DARK_GREY, DIVERGING_SCALE, FAINT, FONT, GREY, GRID_LINE_COLORS,
+                    LABEL_COLORS, LIGHT_GREY, ORANGE, rgba)
 
-GRID_COLORS = ("#74c0fc", "#ffa94d")  # the two families of grid lines (constant x1 / constant x2; circles / rays)
-POINT_COLOR = "#3b5bdb"
-W_COLOR, ACT_COLOR, TOTAL_COLOR = "#3b5bdb", "#e8590c", "#212529"
+POINT_COLOR = BLUE  # points without groups
+W_COLOR, ACT_COLOR, TOTAL_COLOR = BLUE, ORANGE, DARK  # log|det W_k|, Σ log s′, their sum
 
 
 def _lines_xy(lines) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +49,7 @@ def _stage_traces(points, lines, n_first, labels, names, show_legend, marker_siz
         else:
             x, y = _lines_xy(ln)
         out.append(go.Scatter(x=x, y=y, mode="lines", hoverinfo="skip", showlegend=False,
-                              line=dict(color=GRID_COLORS[i], width=line_width)))
+                              line=dict(color=GRID_LINE_COLORS[i], width=line_width)))
     pts = np.asarray(points, np.float64)
     groups = _groups(labels, len(pts))
     for g, idx in enumerate(groups):
@@ -84,7 +85,7 @@ def stages_figure(points_path: Path, lines_path: Path | None, n_first: int = 0, 
     rows = math.ceil(n / max(1, cols))
     cols = math.ceil(n / rows)  # balanced rows: 7 panels as 4 + 3, not 6 + 1
     ranges = _stage_ranges(points_path, follow)
-    titles = [f"{nm}<br><span style='font-size:11px;color:#868e96'>view {_zoom_text(r, ranges[0])}</span>"
+    titles = [f"{nm}<br><span style='font-size:11px;color:{GREY}'>view {_zoom_text(r, ranges[0])}</span>"
               for nm, r in zip(points_path.names, ranges)]
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.025,
                         vertical_spacing=0.16 / rows if rows > 1 else 0.1)
@@ -97,9 +98,9 @@ def stages_figure(points_path: Path, lines_path: Path | None, n_first: int = 0, 
         (x0, x1), (y0, y1) = ranges[i]
         ax = "x" if i == 0 else f"x{i + 1}"
         fig.update_xaxes(range=[x0, x1], showticklabels=False, showgrid=False, zeroline=False, constrain="domain",
-                         showline=True, linecolor="#dee2e6", mirror=True, row=r, col=c)
+                         showline=True, linecolor=BORDER, mirror=True, row=r, col=c)
         fig.update_yaxes(range=[y0, y1], scaleanchor=ax, scaleratio=1, showticklabels=False, showgrid=False,
-                         zeroline=False, constrain="domain", showline=True, linecolor="#dee2e6", mirror=True,
+                         zeroline=False, constrain="domain", showline=True, linecolor=BORDER, mirror=True,
                          row=r, col=c)
     for a in fig.layout.annotations:
         a.font = dict(size=12)
@@ -124,7 +125,7 @@ def animation_figure(points_path: Path, lines_path: Path | None, n_first: int = 
 
     def title(i):
         return (f"{title_prefix}<b>{points_path.names[i]}</b> · stage {i + 1} of {n} · "
-                f"<span style='color:#868e96'>view width {_zoom_text(ranges[i], ranges[0])} stage 1's</span>")
+                f"<span style='color:{GREY}'>view width {_zoom_text(ranges[i], ranges[0])} stage 1's</span>")
 
     def axes(i):
         (x0, x1), (y0, y1) = ranges[i]
@@ -144,9 +145,9 @@ def animation_figure(points_path: Path, lines_path: Path | None, n_first: int = 
         height=height, font=FONT, plot_bgcolor="white", margin=dict(l=10, r=10, t=50, b=120),
         title=dict(text=title(0), x=0.01),
         xaxis=dict(range=[x0, x1], constrain="domain", showgrid=False, zeroline=False, showline=True,
-                   linecolor="#dee2e6", mirror=True),
+                   linecolor=BORDER, mirror=True),
         yaxis=dict(range=[y0, y1], scaleanchor="x", scaleratio=1, constrain="domain", showgrid=False,
-                   zeroline=False, showline=True, linecolor="#dee2e6", mirror=True),
+                   zeroline=False, showline=True, linecolor=BORDER, mirror=True),
         legend=dict(orientation="v", x=1.01, y=1, itemsizing="constant"),
         updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.2, xanchor="left", yanchor="top",
                           pad=dict(t=0, r=10), showactive=False,
@@ -191,7 +192,7 @@ def logdet_depth_figure(split: LogdetSplit, height: int = 620) -> go.Figure:
                                          "10–90 %)",
                          marker_color=ACT_COLOR, opacity=0.85,
                          error_y=dict(type="data", symmetric=False, array=hi - am, arrayminus=am - lo,
-                                      color="#c2410c", thickness=1, width=2 if L <= 40 else 0),
+                                      color=DARK_GREY, thickness=1, width=2 if L <= 40 else 0),
                          hovertemplate="layer %{x}<br>mean Σ log s' = %{y:.3f}<extra></extra>"), 1, 1)
     fig.add_trace(go.Scatter(x=k, y=total, name="layer total (mean)", mode="lines+markers" if L <= 60 else "lines",
                              line=dict(color=TOTAL_COLOR, width=1.5), marker=dict(size=5),
@@ -201,23 +202,30 @@ def logdet_depth_figure(split: LogdetSplit, height: int = 620) -> go.Figure:
     kk = np.arange(0, L + 1)
     c_lo, c_hi = np.percentile(per_point, 10, axis=1), np.percentile(per_point, 90, axis=1)
     fig.add_trace(go.Scatter(x=np.concatenate([kk, kk[::-1]]), y=np.concatenate([c_hi, c_lo[::-1]]), fill="toself", mode="lines",
-                             fillcolor="rgba(59,91,219,0.15)", line=dict(width=0), hoverinfo="skip",
+                             fillcolor=rgba(BLUE, 0.15), line=dict(width=0), hoverinfo="skip",
                              name="10–90 % of the points", showlegend=True), 2, 1)
     fig.add_trace(go.Scatter(x=kk, y=per_point.mean(axis=1), mode="lines+markers" if L <= 60 else "lines",
                              name="mean log|det ∂h<sub>k</sub>/∂x|", line=dict(color=W_COLOR, width=2),
                              marker=dict(size=5),
                              hovertemplate="after %{x} layers<br>mean log|det| = %{y:.3f}<extra></extra>"), 2, 1)
     for r in (1, 2):
-        fig.add_hline(y=0, line=dict(color="#adb5bd", width=1), row=r, col=1)
+        fig.add_hline(y=0, line=dict(color=LIGHT_GREY, width=1), row=r, col=1)
     fig.update_layout(barmode="relative", bargap=0.15 if L <= 60 else 0.0, height=height, font=FONT,
                       plot_bgcolor="white", margin=dict(l=10, r=10, t=40, b=10),
                       legend=dict(orientation="h", x=0, y=-0.13, yanchor="top"))
-    fig.update_xaxes(gridcolor="#f1f3f5", title_text="layer k", row=1, col=1)
-    fig.update_xaxes(gridcolor="#f1f3f5", row=2, col=1)
-    fig.update_yaxes(gridcolor="#f1f3f5", title_text="nats", zeroline=False)
+    fig.update_xaxes(gridcolor=FAINT, title_text="layer k", row=1, col=1)
+    fig.update_xaxes(gridcolor=FAINT, row=2, col=1)
+    fig.update_yaxes(gridcolor=FAINT, title_text="nats", zeroline=False)
     for a in fig.layout.annotations:
         a.font = dict(size=13)
     return fig
+
+
+def field_title(k: int, plane: str, cumulative: bool = False) -> str:
+    """Title of a ``logdet_field`` figure: which map's log-det (layer k alone, or x -> h_k) over which plane."""
+    what = f"log|det ∂h<sub>{k}</sub>/∂x|" if cumulative else f"log|det ∂h<sub>{k}</sub>/∂h<sub>{k - 1}</sub>|"
+    where = " over the data plane x" if plane == "x" else f" over layer {k}'s input plane h<sub>{k - 1}</sub>"
+    return what + where
 
 
 def logdet_field_figure(field: Field, title: str = "", height: int = 480, show_points: bool = True) -> go.Figure:
@@ -227,13 +235,13 @@ def logdet_field_figure(field: Field, title: str = "", height: int = 480, show_p
     finite = z[np.isfinite(z)]
     m = float(np.max(np.abs(finite))) if len(finite) else 1.0
     m = m if m > 1e-9 else 1.0
-    fig = go.Figure(go.Heatmap(x=field.xs, y=field.ys, z=z, colorscale="RdBu", reversescale=True, zmid=0.0,
+    fig = go.Figure(go.Heatmap(x=field.xs, y=field.ys, z=z, colorscale=DIVERGING_SCALE, zmid=0.0,
                                zmin=-m, zmax=m, colorbar=dict(title="log|det|", thickness=12),
                                hovertemplate="(%{x:.2f}, %{y:.2f})<br>log|det| = %{z:.3f}<extra></extra>"))
     if show_points and field.points is not None and len(field.points):
         p = np.asarray(field.points)
         fig.add_trace(go.Scatter(x=p[:, 0], y=p[:, 1], mode="markers", hoverinfo="skip", name="data",
-                                 marker=dict(size=3, color="#212529", opacity=0.45)))
+                                 marker=dict(size=3, color=DARK, opacity=0.45)))
     fig.update_layout(title=dict(text=title, x=0.01), height=height, font=FONT, plot_bgcolor="white",
                       margin=dict(l=10, r=10, t=50 if title else 10, b=10), showlegend=False)
     fig.update_xaxes(range=[float(field.xs[0]), float(field.xs[-1])], constrain="domain", showgrid=False,
@@ -243,4 +251,4 @@ def logdet_field_figure(field: Field, title: str = "", height: int = 480, show_p
     return fig
 
 
-__all__ = ["stages_figure", "animation_figure", "logdet_depth_figure", "logdet_field_figure", "GRID_COLORS"]
+__all__ = ["stages_figure", "animation_figure", "logdet_depth_figure", "logdet_field_figure", "field_title"]

@@ -5,16 +5,14 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .core import FONT
-
-BLUE, ORANGE, GREEN, GREY, RED, PURPLE = "#3b5bdb", "#e8590c", "#2b8a3e", "#adb5bd", "#c92a2a", "#7048e8"
+from .style import BLUE, FAINT, FONT, GREEN, GRID, LIGHT_GREY, ORANGE, PURPLE, RED, rgba
 
 
 def _style(fig, height, legend=True):
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=50, b=10), font=FONT, plot_bgcolor="white",
                       showlegend=legend, legend=dict(orientation="h", y=-0.18, x=0))
-    fig.update_xaxes(gridcolor="#eee", zeroline=False)
-    fig.update_yaxes(gridcolor="#eee", zeroline=False)
+    fig.update_xaxes(gridcolor=GRID, zeroline=False)
+    fig.update_yaxes(gridcolor=GRID, zeroline=False)
     return fig
 
 
@@ -26,13 +24,13 @@ def change_of_variables_figure(r: dict, map_label: str = "f", height: int = 380)
                         subplot_titles=("input density p_X(x)", f"map z = f(x): {map_label}",
                                         "output density p_Z(z) = p_X(x)·|dx/dz|"))
     xs = r["x_samples"]
-    fig.add_trace(go.Histogram(x=xs, histnorm="probability density", nbinsx=60, marker_color=GREY, opacity=0.6,
+    fig.add_trace(go.Histogram(x=xs, histnorm="probability density", nbinsx=60, marker_color=LIGHT_GREY, opacity=0.6,
                                name="histogram of samples"), 1, 1)
     fig.add_trace(go.Scatter(x=r["x"], y=r["px"], line=dict(color=BLUE, width=2.5), name="formula"), 1, 1)
     fig.add_trace(go.Scatter(x=r["x"], y=r["z"], line=dict(color=PURPLE, width=2.5), name="z = f(x)",
                              showlegend=False), 1, 2)
     e = r["edges"]
-    fig.add_trace(go.Bar(x=0.5 * (e[1:] + e[:-1]), y=r["hist_density"], width=np.diff(e), marker_color=GREY,
+    fig.add_trace(go.Bar(x=0.5 * (e[1:] + e[:-1]), y=r["hist_density"], width=np.diff(e), marker_color=LIGHT_GREY,
                          opacity=0.6, showlegend=False, name="histogram of f(samples)"), 1, 3)
     lo, hi = e[0] - 0.05 * (e[-1] - e[0]), e[-1] + 0.05 * (e[-1] - e[0])
     keep = (r["z"] >= lo) & (r["z"] <= hi)
@@ -72,10 +70,10 @@ def linear_map_figure(r: dict, height: int = 430) -> go.Figure:
                                         "induced Gaussian  x = A u ~ N(0, A Aᵀ)"))
     c = np.vstack([r["circle"], r["circle"][:1]])
     e = np.vstack([el, el[:1]])
-    fig.add_trace(go.Scatter(x=c[:, 0], y=c[:, 1], fill="toself", fillcolor="rgba(173,181,189,0.25)",
-                             line=dict(color=GREY, width=2), name="unit circle (area π)"), 1, 1)
+    fig.add_trace(go.Scatter(x=c[:, 0], y=c[:, 1], fill="toself", fillcolor=rgba(LIGHT_GREY, 0.25),
+                             line=dict(color=LIGHT_GREY, width=2), name="unit circle (area π)"), 1, 1)
     fig.add_trace(go.Scatter(x=e[:, 0], y=e[:, 1], fill="toself",
-                             fillcolor="rgba(59,91,219,0.18)" if r["det"] >= 0 else "rgba(201,42,42,0.18)",
+                             fillcolor=rgba(BLUE, 0.18) if r["det"] >= 0 else rgba(RED, 0.18),
                              line=dict(color=BLUE if r["det"] >= 0 else RED, width=2.5),
                              name="image A·circle" + (" (orientation flipped: det < 0)" if r["det"] < 0 else "")), 1, 1)
     for j, (col, lab) in enumerate(((ORANGE, "A e₁"), (GREEN, "A e₂"))):
@@ -122,7 +120,7 @@ def dependence_figure(dense, tri, height: int = 260) -> go.Figure:
         M = np.abs(np.asarray(M)) > 0
         n = M.shape[0]
         fig.add_trace(go.Heatmap(z=M.astype(float), x=[f"x{j + 1}" for j in range(n)],
-                                 y=[f"z{i + 1}" for i in range(n)], colorscale=[[0, "#f1f3f5"], [1, BLUE]],
+                                 y=[f"z{i + 1}" for i in range(n)], colorscale=[[0, FAINT], [1, BLUE]],
                                  showscale=False, xgap=2, ygap=2, hovertemplate="%{y} depends on %{x}: %{z}<extra></extra>"),
                       1, k)
         fig.update_yaxes(autorange="reversed", scaleanchor=f"x{k if k > 1 else ''}", row=1, col=k)
@@ -174,7 +172,7 @@ def linear_training_figure(steps, train_nll, bound: float, entropy: float | None
     fig.add_trace(go.Scatter(x=steps, y=train_nll, mode="lines+markers", line=dict(color=BLUE, width=2.5),
                              marker=dict(size=5), name="training NLL of the linear flow"))
     if test_steps is not None and len(test_steps):
-        fig.add_trace(go.Scatter(x=test_steps, y=test_nll, mode="lines", line=dict(color=GREY, width=1.5),
+        fig.add_trace(go.Scatter(x=test_steps, y=test_nll, mode="lines", line=dict(color=LIGHT_GREY, width=1.5),
                                  name="held-out NLL"))
     fig.add_hline(y=bound, line=dict(color=GREEN, dash="dash", width=2))
     fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(color=GREEN, dash="dash"),

@@ -1,7 +1,7 @@
 """Figures for the Timing page: pure functions from ``flowlab.benchmark.BenchResult`` objects to go.Figure.
 
 Every figure takes a list of runs; the first is drawn solid (the live run, or the one in focus), the others dotted and
-lighter (recorded runs), with one colour per gradient method throughout."""
+lighter (recorded runs), with each gradient method in its registry colour and short name throughout."""
 from __future__ import annotations
 
 import math
@@ -9,23 +9,28 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
-from .core import FONT
+from ..gradients import REGISTRY, by_cost
+from .style import AMBER, DARK_GREY, FONT, GREY, GRID, RULE
 
-METHOD_COLORS = {"relative": "#3b5bdb", "self_normalizing": "#2b8a3e", "exact": "#c92a2a", "inverse": "#e8590c",
-                 "autodiff_jacobian": "#7048e8"}
-SHORT = {"relative": "relative", "self_normalizing": "self-normalizing", "exact": "exact (slogdet)",
-         "inverse": "inverse W⁻ᵀ", "autodiff_jacobian": "autodiff Jacobian"}
 DASHES = ("solid", "dot", "dash", "dashdot", "longdash")
 DASH_NAMES = {"solid": "solid", "dot": "dotted", "dash": "dashed", "dashdot": "dash-dot", "longdash": "long dashes"}
-GREY = "#868e96"
+
+
+def _color(method: str) -> str:
+    """The registry's colour of a method; grey for a name a recorded file has and this version does not know."""
+    return REGISTRY[method].color if method in REGISTRY else GREY
+
+
+def _short(method: str) -> str:
+    return REGISTRY[method].short if method in REGISTRY else method
 
 
 def _style(fig: go.Figure, height: int, title: str) -> go.Figure:
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=44, b=10), font=FONT, plot_bgcolor="white",
                       title=dict(text=title, x=0.01, font=dict(size=15)), hovermode="closest",
                       legend=dict(font=dict(size=12), bgcolor="rgba(255,255,255,0.85)", tracegroupgap=2))
-    fig.update_xaxes(gridcolor="#eee", zeroline=False, showline=True, linecolor="#ced4da")
-    fig.update_yaxes(gridcolor="#eee", zeroline=False, showline=True, linecolor="#ced4da")
+    fig.update_xaxes(gridcolor=GRID, zeroline=False, showline=True, linecolor=RULE)
+    fig.update_yaxes(gridcolor=GRID, zeroline=False, showline=True, linecolor=RULE)
     return fig
 
 
@@ -55,7 +60,7 @@ def _run_legend(fig: go.Figure, runs) -> None:
     for i, run in enumerate(runs):
         width, _, dash = _line(i)
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=f"{DASH_NAMES[dash]}: {_run_name(run)}",
-                                 line=dict(color="#495057", width=width, dash=dash), legendgroup="runs",
+                                 line=dict(color=DARK_GREY, width=width, dash=dash), legendgroup="runs",
                                  hoverinfo="skip"))
 
 
@@ -63,9 +68,9 @@ def _method_trace(i: int, run, m: str, x, y, name: str, hover: str, legend: bool
     width, opacity, dash = _line(i)
     tag = f" ({_run_name(run)})"
     return go.Scatter(x=x, y=y, mode="lines+markers", name=name, opacity=opacity, showlegend=legend,
-                      line=dict(color=METHOD_COLORS.get(m, GREY), width=width, dash=dash),
+                      line=dict(color=_color(m), width=width, dash=dash),
                       marker=dict(size=6 if i == 0 else 4), legendgroup=m,
-                      hovertemplate=f"{SHORT.get(m, m)}{tag}<br>D=%{{x}}<br>{hover}<extra></extra>")
+                      hovertemplate=f"{_short(m)}{tag}<br>D=%{{x}}<br>{hover}<extra></extra>")
 
 
 def _first(fig: go.Figure, method: str) -> bool:
@@ -114,9 +119,9 @@ def time_figure(runs, fit_range=None, height: int = 460, reference_lines: bool =
                 continue
             all_d += d.tolist()
             all_t += t.tolist()
-            col = METHOD_COLORS.get(m, GREY)
+            col = _color(m)
             slope = _slope_text(run, m, fit_range)
-            name = f"{SHORT.get(m, m)} — {slope}" if i == 0 else SHORT.get(m, m)
+            name = f"{_short(m)} — {slope}" if i == 0 else _short(m)
             fig.add_trace(_method_trace(i, run, m, d, t * 1e3, name, f"%{{y:.3g}} ms<br>{slope}",
                                         _first(fig, m)))
             if m in stopped:
@@ -124,7 +129,7 @@ def time_figure(runs, fit_range=None, height: int = 460, reference_lines: bool =
                 fig.add_trace(go.Scatter(x=[d[-1]], y=[t[-1] * 1e3], mode="markers", showlegend=False,
                                          opacity=opacity, legendgroup=m,
                                          marker=dict(symbol="x-thin", size=14, line=dict(width=3, color=col)),
-                                         hovertemplate=f"{SHORT.get(m, m)} stopped after D={int(d[-1])}: "
+                                         hovertemplate=f"{_short(m)} stopped after D={int(d[-1])}: "
                                                        f"{s_['note']}<extra></extra>"))
     _run_legend(fig, runs)
     if reference_lines and all_d:
@@ -136,8 +141,9 @@ def time_figure(runs, fit_range=None, height: int = 460, reference_lines: bool =
 
 
 def _reference_lines(fig: go.Figure, run, all_d) -> None:
-    """∝ D² through the last point of the relative gradient (else the cheapest method), ∝ D³ through the last point
-    of the exact gradient (else inverse, else the dearest method), over the whole D range."""
+    """∝ D² through the last point of the first measured method of cost order 2 in run order (relative, else
+    self-normalizing; else the cheapest method), ∝ D³ through the last point of the first of order 3 (exact, else
+    inverse, ...; else the dearest method), over the whole D range (orders from the method registry)."""
     ends = {}
     for m in run.methods:
         d, t = run.series(m)
@@ -146,13 +152,14 @@ def _reference_lines(fig: go.Figure, run, all_d) -> None:
     if not ends:
         return
     x = np.array([min(all_d), max(all_d)], dtype=float)
-    cheap = next((ends[m] for m in ("relative", "self_normalizing") if m in ends),
+    known = by_cost(m for m in ends if m in REGISTRY)
+    cheap = next((ends[m] for m in known if REGISTRY[m].order == 2),
                  min(ends.values(), key=lambda e: e[1] / e[0] ** 2))
-    dear = next((ends[m] for m in ("exact", "inverse") if m in ends),
+    dear = next((ends[m] for m in known if REGISTRY[m].order == 3),
                 max(ends.values(), key=lambda e: e[1] / e[0] ** 3))
     for power, (d0, t0), label in ((2, cheap, "∝ D² (reference)"), (3, dear, "∝ D³ (reference)")):
         fig.add_trace(go.Scatter(x=x, y=t0 * 1e3 * (x / d0) ** power, mode="lines", name=label,
-                                 line=dict(color=GREY if power == 2 else "#495057", width=1.2,
+                                 line=dict(color=GREY if power == 2 else DARK_GREY, width=1.2,
                                            dash="dash" if power == 2 else "dot"),
                                  hoverinfo="skip", legendgroup="ref", opacity=0.8))
 
@@ -170,26 +177,25 @@ def speedup_figure(runs, reference: str = "exact", height: int = 380, goal: tupl
     ``goal`` = (D, ratio) marks a target."""
     runs = [r for r in runs if r is not None]
     fig = go.Figure()
-    title = f"speed-up over the {SHORT.get(reference, reference)} gradient"
+    title = f"speed-up over the {_short(reference)} gradient"
     dims = []
     for i, run in enumerate(runs):
         for m, (d, r) in run.speedups(reference).items():
             if m == reference or not len(d):
                 continue
             dims += d.tolist()
-            fig.add_trace(_method_trace(i, run, m, d, r, SHORT.get(m, m), "%{y:.3g}× faster", _first(fig, m)))
+            fig.add_trace(_method_trace(i, run, m, d, r, _short(m), "%{y:.3g}× faster", _first(fig, m)))
     _run_legend(fig, runs)
     if not dims:
-        return _style(_empty(fig, f"needs the {SHORT.get(reference, reference)} method and one other, measured at "
+        return _style(_empty(fig, f"needs the {_short(reference)} method and one other, measured at "
                                   "the same D"), height, title)
     fig.add_hline(y=1.0, line=dict(color=GREY, width=1, dash="dash"))
     if goal is not None:
         fig.add_trace(go.Scatter(x=[goal[0]], y=[goal[1]], mode="markers", name=f"goal: {goal[1]:g}× at D={goal[0]}",
-                                 marker=dict(symbol="star", size=13, color="#f59f00", line=dict(width=1,
-                                                                                                 color="#495057"))))
+                                 marker=dict(symbol="star", size=13, color=AMBER, line=dict(width=1, color=DARK_GREY))))
         dims.append(goal[0])
     _dim_ticks(fig, dims)
-    fig.update_yaxes(type="log", title_text="t(exact) / t(method)")
+    fig.update_yaxes(type="log", title_text=f"t({reference}) / t(method)")
     _style(fig, height, title)
     _bottom_legend(fig)
     return fig
@@ -207,7 +213,7 @@ def memory_figure(runs, height: int = 380) -> go.Figure:
             if not len(d):
                 continue
             dims += d.tolist()
-            fig.add_trace(_method_trace(i, run, m, d, b / 2 ** 20, SHORT.get(m, m), "%{y:.4g} MiB", _first(fig, m)))
+            fig.add_trace(_method_trace(i, run, m, d, b / 2 ** 20, _short(m), "%{y:.4g} MiB", _first(fig, m)))
     _run_legend(fig, runs)
     if not dims:
         return _style(_empty(fig, "no memory figures (this backend gives no memory analysis)"), height, title)
@@ -224,7 +230,7 @@ def results_table(run) -> list:
     rows = []
     for p in sorted(run.points, key=lambda p: (p.dim, run.methods.index(p.method))):
         r = sp.get(p.method, {}).get(float(p.dim))
-        rows.append({"D": p.dim, "method": SHORT.get(p.method, p.method), "status": p.status,
+        rows.append({"D": p.dim, "method": _short(p.method), "status": p.status,
                      "ms / evaluation": None if p.time_s is None else round(p.time_s * 1e3, 4),
                      "× faster than exact": None if r is None else round(r, 2),
                      "memory (MiB)": None if not p.mem_bytes else round(p.mem_bytes / 2 ** 20, 2),

@@ -1,12 +1,14 @@
 """AppTest of the Compare page (named test_compare_page.py: tests/ and tests/app/ are not packages, so two modules
 called test_compare could not be collected in one run): defaults, a tiny run to the end (figure, table, downloads),
-cancel, divergence shown, bad input (URL values, λ list, no methods)."""
+cancel, divergence shown, bad input (URL values, a value above a widget's maximum, λ list, no methods)."""
 import os
 
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from flowlab import compare as C
+from flowlab import presets
+from flowlab.settings import COMPARE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PAGE = os.path.join(ROOT, "pages", "compare.py")
@@ -43,14 +45,14 @@ def test_defaults_and_url_out():
     assert at.selectbox(key="cmp_density").value == d.density
     assert at.number_input(key="cmp_dim").value == 2 and at.number_input(key="cmp_dim").disabled
     assert at.number_input(key="cmp_layers").value == d.layers == 2
-    assert at.radio(key="cmp_optimizer").value == "gd"
-    assert at.number_input(key="cmp_lr").value == d.lr
-    assert at.slider(key="cmp_n_inits").value == 10
-    assert at.number_input(key="cmp_n_points").value == 1000
-    assert list(at.multiselect(key="cmp_methods").value) == list(C.DEFAULT_METHODS)
+    assert at.radio(key="cmp_optimizer").value == "sgd"
+    assert at.number_input(key="cmp_lr").value == d.lr == presets.COMPARE_LR["sgd"]
+    assert at.slider(key="cmp_inits").value == 10
+    assert at.number_input(key="cmp_points").value == 1000
+    assert list(at.multiselect(key="cmp_methods").value) == list(presets.COMPARE["methods"])
     assert not at.button(key="cmp_run_btn").disabled and at.button(key="cmp_stop_btn").disabled
     assert not at.warning
-    assert dict(at.query_params) == C.settings_to_query(d)
+    assert dict(at.query_params) == COMPARE.dump_query(d.as_dict())
     assert any("Press **Run**" in i.value for i in at.info)
 
 
@@ -60,7 +62,7 @@ def test_tiny_run_to_the_end_shows_figure_table_downloads():
     job = at.session_state["cmp_job"]
     assert job.done and job.iteration == 6
     curves = job.curves()
-    assert set(curves["methods"]) == set(C.DEFAULT_METHODS)
+    assert set(curves["methods"]) == set(presets.COMPARE["methods"])
     for d in curves["methods"].values():
         assert d["loss"].shape == (7, 2) and np.all(np.isfinite(d["loss"]))
     # all methods start from the same loss: the same initial weights
@@ -104,22 +106,42 @@ def test_bad_url_values_fall_back_with_notes():
     at = app({"layers": "abc", "lr": "-1", "density": "unicorn", "dim": "3"})
     assert not at.exception
     notes = " ".join(w.value for w in at.warning)
-    for bad in ("'abc'", "'-1'", "'unicorn'", "dim=3"):
+    for bad in ("'abc'", "'-1'", "'unicorn'", "D = 3"):
         assert bad in notes, bad
     assert at.number_input(key="cmp_layers").value == 2 and at.number_input(key="cmp_lr").value == 0.02
     assert at.selectbox(key="cmp_density").value == "trimodal"
+
+
+def test_url_value_above_the_maximum_is_clamped_with_a_note():
+    """Issue 14: ?inits=21 raised StreamlitValueAboveMaxError; now the slider holds the schema's maximum, a note says
+    so, and the address bar is rewritten to the value used."""
+    at = app({"inits": "21"})
+    no_errors(at)
+    notes = [w.value for w in at.warning]
+    assert len(notes) == 1 and "inits='21'" in notes[0] and "20" in notes[0]
+    assert at.slider(key="cmp_inits").value == 20 == COMPARE["inits"].hi
+    assert at.query_params["inits"] == "20"
+
+
+def test_optimizer_switch_sets_its_learning_rate_and_gd_link_means_sgd():
+    at = app({"opt": "gd"})
+    no_errors(at)
+    assert at.radio(key="cmp_optimizer").value == "sgd" and not at.warning
+    at.radio(key="cmp_optimizer").set_value("adam").run()
+    assert at.number_input(key="cmp_lr").value == presets.COMPARE_LR["adam"]
+    assert at.query_params["opt"] == "adam" and at.query_params["lr"] == "0.005"
 
 
 def test_bad_widget_input_is_a_sentence_and_blocks_run():
     at = app(TINY)
     at.multiselect(key="cmp_methods").set_value([]).run()
     assert not at.exception
-    assert any("at least one gradient method" in e.value for e in at.error)
+    assert any("gradient methods must name at least one" in e.value for e in at.error)
     assert at.button(key="cmp_run_btn").disabled
     at.multiselect(key="cmp_methods").set_value(["relative"]).run()
     no_errors(at)
     at.text_input(key="cmp_lams").set_value("0, 1, abc").run()
-    assert any("'abc' is not a number" in e.value for e in at.error)
+    assert any("must be a number, got '0, 1, abc'" in e.value for e in at.error)
     assert at.button(key="cmp_sweep_btn").disabled
 
 

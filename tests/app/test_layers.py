@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from flowlab import io as fio
+from flowlab import files as fio
 from flowlab import layerviz as lv
+from flowlab import presets
 from flowlab.flow import FlowSpec, Norm, init_params
+from flowlab.layerviz import models
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PAGE = os.path.join(ROOT, "pages", "layers.py")
@@ -22,8 +24,9 @@ TIMEOUT = 120
 @pytest.fixture(autouse=True)
 def fast_training(monkeypatch):
     """Models trained on the page: 40 steps and 2 layers by default, so a test takes seconds, not minutes."""
-    monkeypatch.setattr(lv, "small_steps", lambda layers: 40)
-    monkeypatch.setattr(lv, "DEFAULT_LAYERS", 2)
+    monkeypatch.setattr(lv, "small_steps", lambda layers: 40)  # the page's caption
+    monkeypatch.setattr(models, "small_steps", lambda layers: 40)  # train_small
+    monkeypatch.setitem(presets.LAYERS, "layers", 2)
 
 
 def tiny_model(L=3, density="trimodal", seed=0):
@@ -134,10 +137,13 @@ def test_bad_url_values_fall_back_with_visible_notes():
     assert not at.exception and not at.error
     notes = " ".join(w.value for w in at.warning)
     assert "'unicorn'" in notes and "'abc'" in notes
-    assert at.selectbox(key="ly_density").value == lv.DEFAULT_DENSITY
-    assert dict(at.query_params) == {"density": lv.DEFAULT_DENSITY, "layers": "2"}  # corrected URL goes out
+    assert at.selectbox(key="ly_density").value == presets.LAYERS["density"]
+    assert dict(at.query_params) == {"density": presets.LAYERS["density"], "layers": "2"}  # corrected URL goes out
     at = app({"layers": "1000"})
     assert any("between 1 and 100" in w.value for w in at.warning)
+    # above the maximum: clamped to it (not ignored), and the corrected link goes out
+    assert at.slider(key="ly_layers").value == 100 and metric(at, "Layers") == "100"
+    assert dict(at.query_params) == {"density": presets.LAYERS["density"], "layers": "100"}
 
 
 def _to_file(at):

@@ -1,9 +1,13 @@
 """AppTest for the Learn page: every lesson renders, widgets drive the numbers, the live training reaches the bound."""
 import os
 import re
+from urllib.parse import parse_qs
 
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from flowlab import lessons as L
+from flowlab.settings import SCHEMAS
 
 PAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "pages", "learn.py")
 
@@ -82,6 +86,7 @@ def test_live_linear_training_reaches_bound():
     m = next(m for m in at.metric if m.label == "trained NLL (training set)")
     gap = float(re.search(r"[-+][\d.]+", m.delta).group())
     assert -1e-3 < gap < 0.01
+    assert float(next(m.value for m in at.metric if m.label == "‖W Σ Wᵀ − I‖ (whitening)")) < 0.1
     assert any("closed-form optimum" in str(c.proto.spec) for c in at.get("plotly_chart"))
 
 
@@ -95,24 +100,19 @@ def test_timing_remeasure_and_dimension(app):
 
 
 def test_try_it_links_are_understood_by_their_pages(app):
-    """Every parameter of every "try it" link is accepted by the target page's validator (no fallback notes)."""
-    import re
-    from urllib.parse import parse_qs
-
-    from flowlab import benchmark, compare, io as fio, layerviz
-
+    """Every parameter of every "try it" link is a query key of the target page's settings schema, and the link
+    parses there with no notes (nothing falls back or is clamped)."""
     links = re.findall(r"\]\((\w+)\?([^)]*)\)", " ".join(m.value for m in app.markdown if "Try it" in m.value))
     assert {page for page, _ in links} == {"playground", "layers", "timing", "compare"}
     for page, query in links:
         q = {k: v[-1] for k, v in parse_qs(query).items()}
-        if page == "timing":
-            assert set(q) <= {"dims", "methods"}
-            benchmark.parse_dims(q["dims"]), benchmark.parse_methods(q["methods"])  # raise ValueError if bad
-            continue
-        parse = {"playground": fio.settings_from_query, "layers": layerviz.settings_from_query,
-                 "compare": compare.settings_from_query}[page]
-        known = {"playground": set(fio.QUERY_KEYS), "layers": {"density", "layers"},
-                 "compare": set(compare.QUERY_KEYS)}[page]
-        assert set(q) <= known, (page, set(q) - known)
-        _, notes = parse(q)
+        schema = SCHEMAS[page]
+        assert set(q) <= set(schema.query_keys), (page, set(q) - set(schema.query_keys))
+        _, notes = schema.parse_query(q)
         assert notes == [], (page, notes)
+
+
+def test_lu_check_caption_comes_from_the_lessons(app):
+    lu = L.lu_check(L.random_matrix(5, seed=1))
+    assert any(f"vs slogdet {lu['logdet']:.6f}" in c.value and f"{lu['logdet_lu']:.6f}" in c.value
+               for c in app.caption)

@@ -8,6 +8,7 @@ import time
 import pytest
 from pageutil import metric, wait_idle
 
+
 def test_layers_page_from_a_link(server_url, browser, artifacts):
     page = browser.new_page(viewport={"width": 1500, "height": 2200})
     page.goto(f"{server_url}/layers?density=moons&layers=3")

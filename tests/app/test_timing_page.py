@@ -1,10 +1,15 @@
 """AppTest for the Timing page: recorded runs render, a tiny live run shows progress, results and downloads, a link
-presets the grid, and bad input gives one sentence instead of a traceback."""
+presets the grid and the settings (and the page writes its settings back to the link), and bad input gives one
+sentence instead of a traceback.  (Named test_timing_page.py: tests/test_timing.py tests flowlab/timing.py.)"""
 import os
 import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from flowlab import presets
+from flowlab.benchmark import load_recorded, newest_per_platform
+from flowlab.settings import TIMING
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PAGE = os.path.join(ROOT, "pages", "timing.py")
@@ -32,8 +37,6 @@ def _wait(at, timeout=60):
 
 
 def _has_recorded():
-    from flowlab.benchmark import load_recorded
-
     return bool(load_recorded(RECORDED))
 
 
@@ -49,8 +52,6 @@ def test_page_renders_with_controls():
 @pytest.mark.skipif(not _has_recorded(), reason="no recorded benchmark in assets/benchmarks yet")
 def test_recorded_run_is_shown_without_running():
     at = _fresh()
-    from flowlab.benchmark import load_recorded, newest_per_platform
-
     want = newest_per_platform([(p.name, r) for p, r in load_recorded(RECORDED)])
     assert at.multiselect(key="tm_show").value == want, "the newest recorded run of each platform is shown"
     keys = {c.key for c in at.get("plotly_chart")}
@@ -75,7 +76,8 @@ def test_tiny_live_run_shows_results_and_downloads():
     assert {"tm_fig_time", "tm_fig_speedup", "tm_fig_memory"} <= {c.key for c in at.get("plotly_chart")}
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["relative vs exact at D = 8 (live)"].endswith("× faster")
-    assert {b.label for b in at.get("download_button")} == {"⬇ CSV", "⬇ JSON"}
+    assert {b.label for b in at.get("download_button")} == {"CSV", "JSON"}
+    assert {b.proto.icon for b in at.get("download_button")} == {":material/download:"}
     assert any(c.value.startswith("**Live:**") and "load average" in c.value for c in at.caption)
     res = at.session_state["tm_worker"].snapshot()["result"]
     assert [(p.dim, p.method, p.status) for p in res.points] == [(4, "relative", "ok"), (4, "exact", "ok"),
@@ -126,7 +128,7 @@ def test_bad_link_is_a_warning():
     at.query_params["dims"] = "64,lots"
     at.run()
     assert not at.exception
-    assert any("dims were ignored" in w.value for w in at.warning)
+    assert any("Ignored dims=" in w.value for w in at.warning)
     assert at.text_input(key="tm_dims").value == "32, 64, 128, 256, 512"
 
 
@@ -134,3 +136,31 @@ def test_preset_fills_the_grid():
     at = _fresh()
     at.selectbox(key="tm_preset").set_value("CPU default: 64 – 4096").run()
     assert at.text_input(key="tm_dims").value.startswith("64, 88, 128") and "4096" in at.text_input(key="tm_dims").value
+
+
+def test_widgets_take_the_schema_and_the_preset():
+    at = _fresh()
+    for k in ("batch", "layers", "repeats", "cap"):
+        w, kw = at.number_input(key=f"tm_{k}"), TIMING.widget(k)
+        assert w.value == presets.TIMING[k] and w.label == kw["label"], k
+        assert (w.min, w.max) == (kw["min_value"], kw["max_value"]), k
+    assert at.button(key="tm_run").proto.icon == ":material/play_arrow:"
+    assert at.button(key="tm_cancel").proto.icon == ":material/stop:"
+    assert at.query_params["dims"] == "32,64,128,256,512" and at.query_params["cap"] == "30"
+
+
+def test_link_sets_every_setting_and_is_written_back():
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    for k, v in dict(dims="8,4", methods="snf", batch="10", layers="3", repeats="2", cap="1000").items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    assert at.text_input(key="tm_dims").value == "4, 8"
+    assert at.multiselect(key="tm_methods").value == ["self_normalizing"]
+    assert (at.number_input(key="tm_batch").value, at.number_input(key="tm_layers").value,
+            at.number_input(key="tm_repeats").value) == (10, 3, 2)
+    assert at.number_input(key="tm_cap").value == TIMING["cap"].hi  # clamped, with a note
+    assert any(w.value.startswith("Changed cap='1000'") for w in at.warning)
+    assert at.query_params["cap"] == "600" and at.query_params["methods"] == "self_normalizing"
+    at.number_input(key="tm_batch").set_value(20).run()
+    assert at.query_params["batch"] == "20" and at.text_input(key="tm_dims").value == "4, 8"

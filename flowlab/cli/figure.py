@@ -1,0 +1,87 @@
+"""``python -m flowlab figure convergence|lambda``: the Compare page's figures, headless.
+
+Writes OUT.html, OUT.csv and, with --png, OUT.png, and prints one JSON summary row per method (or per λ).  The
+experiment's options are the COMPARE schema's fields, named as in the page's URL (--inits, --iters, --points,
+--optimizer sgd|adam, ...); --lams, --band, --out, --png and --quiet belong to the command line alone.  Every bad
+argument is one line "error: ..." on stderr and exit status 2, before anything is created or computed."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from flowlab import presets
+from flowlab.cli import Parser, fail
+from flowlab.compare import CompareSettings, ConvergenceRun, LambdaSweep, summary_rows
+from flowlab.plots.compare import convergence_figure, lambda_figure
+from flowlab.plots.export import write_png
+from flowlab.settings import COMPARE, LAMBDAS
+
+KINDS = ("convergence", "lambda")
+BANDS = ("std", "minmax")
+
+
+def build_parser() -> Parser:
+    p = Parser(
+        prog="python -m flowlab figure",
+        description="Convergence figures of the Compare page, headless: ordinary vs relative vs self-normalizing "
+                    "gradients from the same initial weights (Gresele et al. 2020 Fig. 1 right; Keller et al. 2021 "
+                    "Fig. 3), or the self-normalizing λ sweep (Keller et al. Table 4).  Writes OUT.html, OUT.csv "
+                    "and, with --png, OUT.png.  Options left out take the Compare page's defaults.")
+    p.add_argument("kind", choices=KINDS, help="which figure")
+    COMPARE.add_arguments(p)
+    p.add_argument("--lams", default=", ".join(f"{v:g}" for v in presets.LAMBDA_SWEEP),
+                   help=f"{LAMBDAS.help} (lambda figure; at most {LAMBDAS.max_items})")
+    p.add_argument("--band", default="std", choices=BANDS, help="spread over the inits: mean ± 1 std, or min–max")
+    p.add_argument("--out", default="runs/convergence", help="output path without extension")
+    p.add_argument("--png", action="store_true", help="also write a PNG (kaleido or headless Chromium)")
+    p.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    return p
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help (0) or a one-line argparse error (2)
+        return int(e.code or 0)
+    try:
+        settings = CompareSettings(**COMPARE.from_args(args))
+        try:
+            lams = LAMBDAS.check(args.lams)
+        except ValueError as e:
+            raise ValueError(f"--lams: {e}") from None
+        if not args.out.strip():
+            raise ValueError("--out must name a file path (without extension).")
+        job = ConvergenceRun(settings) if args.kind == "convergence" else LambdaSweep(settings, lams)
+    except ValueError as e:
+        return fail(str(e))
+
+    def report(j):
+        if not args.quiet:
+            print(f"\r{j.status} ({100 * j.progress:.0f} %)", end="", file=sys.stderr, flush=True)
+
+    job.run(report)
+    if not args.quiet:
+        print(file=sys.stderr)
+    curves = job.curves()
+    fig = convergence_figure(curves, band_kind=args.band) if args.kind == "convergence" else lambda_figure(curves)
+    out = args.out
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    written = [out + ".html", out + ".csv"]
+    fig.write_html(out + ".html", include_plotlyjs="cdn")
+    with open(out + ".csv", "w") as f:
+        f.write(job.to_csv())
+    if args.png:
+        try:
+            written.append(write_png(fig, out + ".png"))
+        except Exception as e:  # a missing browser must not lose the HTML/CSV already written
+            print(f"warning: PNG not written ({e})", file=sys.stderr)
+    rows = summary_rows(curves) if args.kind == "convergence" else job.summary()
+    for r in rows:
+        print(json.dumps(r))
+    print("wrote " + ", ".join(written))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""The data of a Compare experiment: a toy density from the registry, or ``MixtureND``, a Gaussian mixture in any
+dimension D generated on the fly with an exact log-density (the density of the dimension sweep, D up to 512)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from ..densities import REGISTRY
+from ..metrics import LOG2PI, random_orthogonal
+from .settings import CompareSettings
+
+MIXTURE_COMPONENTS = 4
+MIXTURE_RADIUS = 4.0  # distance of every component mean from the origin
+MIXTURE_SCALES = (0.3, 1.5)  # per-axis standard deviations, log-uniform in this range
+
+
+@dataclass(frozen=True)
+class MixtureND:
+    """Equal-weight mixture of K Gaussians N(μ_k, Q_k diag(s_k²) Q_kᵀ) in D dimensions: random rotations Q_k
+    (Haar), scales s_k log-uniform in ``MIXTURE_SCALES``, means at distance ``MIXTURE_RADIUS`` from the origin in
+    random directions."""
+
+    means: np.ndarray  # (K, D)
+    rots: np.ndarray  # (K, D, D) orthogonal
+    scales: np.ndarray  # (K, D)
+
+    @property
+    def dim(self) -> int:
+        return int(self.means.shape[1])
+
+    def sample(self, n: int, seed: int = 0) -> np.ndarray:
+        """x = μ_k + Q_k (s_k ⊙ ε), k uniform, ε ~ N(0, I)."""
+        rng = np.random.default_rng(seed)
+        k = rng.integers(0, len(self.means), size=int(n))
+        z = rng.standard_normal((int(n), self.dim)) * self.scales[k]
+        return self.means[k] + np.einsum("nj,nij->ni", z, self.rots[k])
+
+    def log_prob(self, x) -> np.ndarray:
+        """Exact log-density of the rows of x (float64): log-sum-exp over the components of
+        log N(Q_kᵀ(x − μ_k) / s_k) − Σ log s_k − log K."""
+        x = np.asarray(x, np.float64)
+        u = np.einsum("nd,kdj->knj", x, self.rots) - np.einsum("kd,kdj->kj", self.means, self.rots)[:, None, :]
+        u = u / self.scales[:, None, :]
+        comp = (-0.5 * np.sum(u * u, axis=-1) - np.sum(np.log(self.scales), axis=-1)[:, None]
+                - 0.5 * self.dim * LOG2PI - math.log(len(self.means)))
+        m = comp.max(axis=0)
+        return m + np.log(np.sum(np.exp(comp - m), axis=0))
+
+
+@lru_cache(maxsize=16)
+def mixture_nd(dim: int, seed: int = 0, k: int = MIXTURE_COMPONENTS) -> MixtureND:
+    """The mixture for (dim, seed): the same arguments give the same density."""
+    rng = np.random.default_rng(1_000_003 * int(seed) + int(dim))
+    dirs = rng.standard_normal((k, dim))
+    means = MIXTURE_RADIUS * dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
+    rots = random_orthogonal(rng, (k, dim, dim))
+    lo, hi = MIXTURE_SCALES
+    scales = np.exp(rng.uniform(np.log(lo), np.log(hi), size=(k, dim)))
+    return MixtureND(means, rots, scales)
+
+
+def make_data(settings: CompareSettings) -> tuple[np.ndarray, float]:
+    """(N, D) float64 data points of the experiment and the true density's NLL on them, −mean log p(x)."""
+    if settings.high_dimensional:
+        d = mixture_nd(settings.dim, settings.seed)
+        x = d.sample(settings.points, seed=settings.seed)
+        return x, float(-np.mean(d.log_prob(x)))
+    d = REGISTRY[settings.density]
+    x = d.sample(settings.points, seed=settings.seed)
+    lp = np.asarray(d.log_prob(x.astype(np.float32)), np.float64)
+    return x, float(-np.mean(lp))

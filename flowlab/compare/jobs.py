@@ -1,0 +1,355 @@
+"""The Compare experiments as resumable jobs.
+
+* ``ConvergenceRun`` (Gresele et al. 2020, Fig. 1 right, extended): deterministic full-batch gradient descent (or
+  Adam) on N points from ``inits`` random initial weights shared by every method (the self-normalizing flow gets
+  R = Wᵀ on top, which is W⁻¹ for the orthogonal init), the exact loss (slogdet) per evaluation, the wall-clock time
+  of the optimiser steps alone and, for the self-normalizing flow, the angle between its approximate gradient and
+  the exact one (Keller et al. 2021, Fig. 3), the inverse error ‖RW − I‖ and the reconstruction loss.
+* ``LambdaSweep`` (Keller et al. 2021, App. A.5 / Table 4): self-normalizing flows for several reconstruction
+  weights λ from the same inits; too small a λ diverges, a large one costs likelihood.
+
+Both run in pieces (``advance(budget_s)``) so a page can draw progress and cancel between pieces.  A piece is
+``every`` optimiser steps of each method: one jitted ``lax.scan`` over the steps, ``vmap`` over the inits, timed
+alone (``block_until_ready``; compiled ahead of time, so compilation never enters a timing).  The evaluation after a
+piece is not timed.  Divergence (a non-finite gradient, update or loss, or a loss above ``settings.explode``) freezes
+that init at its last finite weights and marks it; it is never an error."""
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .. import gradients as G
+from .. import presets
+from ..flow import FlowSpec, Norm, init_params
+from ..metrics import all_finite, angle_degrees, inverse_error, tree_where
+from ..settings import LAMBDAS
+from .data import make_data
+from .settings import CompareSettings
+from .summary import curves_to_csv, sweep_summary
+
+SNF = "self_normalizing"  # the method the λ sweep trains and the angle is measured for
+COMPILED_CACHE = 128  # ahead-of-time compiled functions kept (shapes × methods × piece lengths)
+
+
+def _float_dtype():
+    """float64 inside ``jax.enable_x64`` (correctness tests), else float32; never flips the global config."""
+    return jnp.asarray(0.0).dtype
+
+
+def _learns_inverse(method: str) -> bool:
+    return G.REGISTRY[method].learned_inverse
+
+
+def initial_params(settings: CompareSettings, n: int | None = None) -> dict:
+    """The ``inits`` initial weights, stacked on a leading axis: W (n, L, D, D), b (n, L, D).  Every method starts
+    from exactly these; the self-normalizing flow adds R = Wᵀ (``with_inverse``)."""
+    n = settings.inits if n is None else n
+    keys = jax.random.split(jax.random.PRNGKey(settings.seed), n)
+    spec, dt = settings.spec, _float_dtype()
+    return jax.vmap(lambda k: init_params(spec, k, init=settings.init, dtype=dt))(keys)
+
+
+def with_inverse(params: dict) -> dict:
+    """Add the learned inverses R = Wᵀ (Keller App. A.3) to stacked parameters."""
+    return {**params, "R": jnp.swapaxes(params["W"], -1, -2)}
+
+
+# ---- jitted pieces ------------------------------------------------------------------------------------------------
+def _optimizer(name: str):
+    """Full-batch SGD or Adam with the learning rate as an array hyper-parameter (a new rate compiles nothing)."""
+    return optax.inject_hyperparams(optax.sgd if name == "sgd" else optax.adam)(learning_rate=1e-3)
+
+
+@lru_cache(maxsize=64)
+def _advance_fn(method: str, spec: FlowSpec, optimizer: str, steps: int):
+    """jit of ``advance(params, opt_state, alive, data, lr, lam) -> (params, opt_state, alive)``: ``steps`` full-batch
+    optimiser steps (lax.scan), vmapped over the leading (init) axis of params/opt_state/alive/lam.  A step whose
+    gradient, update or data loss is not finite is dropped and marks that init dead (frozen from then on)."""
+    grad_fn = G.make_grad_fn(method, spec)
+    opt = _optimizer(optimizer)
+
+    def one(params, opt_state, alive, data, lr, lam):
+        def step(carry, _):
+            p, o, ok = carry
+            grads, m = grad_fn(p, data, {"lam": lam})
+            lr_ = jnp.asarray(lr, o.hyperparams["learning_rate"].dtype)
+            o2 = o._replace(hyperparams={**o.hyperparams, "learning_rate": lr_})
+            upd, o_new = opt.update(grads, o2, p)
+            p_new = optax.apply_updates(p, upd)
+            good = ok & all_finite(grads) & all_finite(p_new) & jnp.isfinite(m["data_loss"])
+            return (tree_where(good, p_new, p), tree_where(good, o_new, o), good), None
+
+        (p, o, ok), _ = jax.lax.scan(step, (params, opt_state, alive), None, length=steps)
+        return p, o, ok
+
+    return jax.jit(jax.vmap(one, in_axes=(0, 0, 0, None, None, 0)))
+
+
+def snf_angle(spec: FlowSpec, params: dict, data, lam) -> jax.Array:
+    """Keller et al. Fig. 3: the angle (degrees) between the self-normalizing gradient of layer k (W_k, b_k) and the
+    exact gradient of the same objective (exact NLL + λ·reconstruction), averaged over layers.  The reconstruction
+    term is common to both; they differ only in Rᵀ standing in for W⁻ᵀ, so the angle is 0 when R = W⁻¹."""
+    fn = G.make_grad_fn(SNF, spec)
+    g_full, _ = fn(params, data, {"lam": lam})
+    g_lik, _ = fn(params, data, {"lam": jnp.zeros_like(lam)})
+    g_ex = G.exact_grads(spec, params, data)
+    ex_W = g_ex["W"] + (g_full["W"] - g_lik["W"])  # add the (shared) reconstruction gradient
+    per_layer = jax.vmap(lambda w1, b1, w2, b2: angle_degrees(jnp.concatenate([w1.ravel(), b1]),
+                                                              jnp.concatenate([w2.ravel(), b2])))(
+        g_full["W"], g_full["b"], ex_W, g_ex["b"])
+    return jnp.mean(per_layer)
+
+
+@lru_cache(maxsize=64)
+def _eval_fn(method: str, spec: FlowSpec):
+    """jit of ``evaluate(params, data, lam) -> metrics`` per init (vmapped): exact NLL (slogdet) of the standardised
+    data; with learned inverses also the angle to the exact gradient, mean_k ‖R_k W_k − I‖_F and the reconstruction
+    loss Σ_k mean_b ‖R_k W_k h − h‖²."""
+
+    def one(params, data, lam):
+        out = {"loss": G.exact_nll(spec, params, data)}
+        if _learns_inverse(method):
+            out["inv_err"] = inverse_error(params["R"], params["W"])
+            _, m = G.make_grad_fn(method, spec)(params, data, {"lam": lam})
+            out["recon"] = m["recon"]
+            out["angle"] = snf_angle(spec, params, data, lam)
+        return out
+
+    return jax.jit(jax.vmap(one, in_axes=(0, None, 0)))
+
+
+_COMPILED: dict = {}
+
+
+def _compiled(fn, key, *args):
+    """Ahead-of-time compiled ``fn`` for these argument shapes (so compile time never enters a timing)."""
+    sig = (key, tuple((x.shape, str(x.dtype)) for x in jax.tree_util.tree_leaves(args)))
+    if sig not in _COMPILED:
+        if len(_COMPILED) > COMPILED_CACHE:
+            _COMPILED.clear()
+        _COMPILED[sig] = fn.lower(*args).compile()
+    return _COMPILED[sig]
+
+
+# ---- a group of flows trained side by side ------------------------------------------------------------------------
+class _Group:
+    """One gradient method over a batch of members (inits, or λ × inits), its history and its timing."""
+
+    def __init__(self, method, spec, optimizer, params, lam, every, data):
+        self.method, self.spec, self.optimizer, self.every = method, spec, optimizer, every
+        self.params = params
+        self.opt_state = jax.vmap(_optimizer(optimizer).init)(params)
+        n = params["W"].shape[0]
+        self.alive = jnp.ones((n,), bool)
+        self.lam = jnp.asarray(lam, _float_dtype())
+        self.diverged_at = np.full(n, -1, np.int64)
+        self.hist: dict[str, list] = {"iteration": [], "time": []}
+        self.elapsed = 0.0
+        self.compile_s = 0.0
+        self._data = data
+
+    def _advance_compiled(self, lr, steps):
+        t0 = time.perf_counter()
+        fn = _compiled(_advance_fn(self.method, self.spec, self.optimizer, steps),
+                       ("adv", self.method, self.spec, self.optimizer, steps),
+                       self.params, self.opt_state, self.alive, self._data, lr, self.lam)
+        self.compile_s += time.perf_counter() - t0
+        return fn
+
+    def evaluate(self, iteration: int, explode: float, shift: float):
+        """Metrics of every member at ``iteration`` (not timed); a member whose loss is not finite or above
+        ``explode`` is marked diverged here and its later values are NaN."""
+        t0 = time.perf_counter()
+        fn = _compiled(_eval_fn(self.method, self.spec), ("eval", self.method, self.spec),
+                       self.params, self._data, self.lam)
+        self.compile_s += time.perf_counter() - t0
+        m = {k: np.asarray(v, np.float64) for k, v in fn(self.params, self._data, self.lam).items()}
+        loss = m["loss"] + shift
+        alive = np.asarray(self.alive) & np.isfinite(loss) & (loss < explode)
+        newly = (self.diverged_at < 0) & ~alive
+        self.diverged_at[newly] = iteration
+        if newly.any():
+            self.alive = jnp.asarray(alive)
+        dead = self.diverged_at >= 0
+        m["loss"] = loss
+        for k, v in m.items():
+            self.hist.setdefault(k, []).append(np.where(dead, np.nan, v))
+        self.hist["iteration"].append(iteration)
+        self.hist["time"].append(self.elapsed)
+
+    def step(self, lr, steps: int):
+        """``steps`` optimiser steps of every member (timed; compilation is not)."""
+        fn = self._advance_compiled(lr, steps)
+        t0 = time.perf_counter()
+        p, o, a = fn(self.params, self.opt_state, self.alive, self._data, lr, self.lam)
+        jax.block_until_ready((p, o, a))
+        self.elapsed += time.perf_counter() - t0
+        self.params, self.opt_state, self.alive = p, o, a
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {k: np.asarray(v, np.float64) for k, v in self.hist.items()}
+        out["iteration"] = np.asarray(self.hist["iteration"], np.int64)
+        out["diverged_at"] = self.diverged_at.copy()
+        return out
+
+
+class CompareJob:
+    """What both experiments share: the data, progress, cancel and the run in timed pieces."""
+
+    settings: CompareSettings
+
+    def __init__(self, settings: CompareSettings):
+        self.settings = settings
+        self.x, self.true_nll = make_data(settings)
+        self.norm = Norm.fit(self.x)
+        dt = _float_dtype()
+        self.data = jnp.asarray((self.x - np.asarray(self.norm.shift)) / np.asarray(self.norm.scale), dt)
+        self.shift = float(np.sum(np.log(np.asarray(self.norm.scale, np.float64))))  # x-space NLL offset
+        self.explode = settings.explode
+        self.lr = jnp.asarray(settings.lr, dt)
+        self.iteration = 0
+        self.cancelled = False
+        self.groups: dict[str, _Group] = {}
+        self.started = False  # iteration 0 evaluated (the first call compiles: deferred to start()/advance())
+
+    @property
+    def n_evals(self) -> int:
+        return -(-self.settings.iters // self.settings.every)
+
+    @property
+    def done(self) -> bool:
+        return self.iteration >= self.settings.iters
+
+    @property
+    def finished(self) -> bool:
+        """Done or cancelled: nothing more will run."""
+        return self.done or self.cancelled
+
+    @property
+    def progress(self) -> float:
+        return min(1.0, self.iteration / self.settings.iters)
+
+    def cancel(self):
+        self.cancelled = True
+
+    def _evaluate_all(self):
+        for g in self.groups.values():
+            g.evaluate(self.iteration, self.explode, self.shift)
+
+    def start(self):
+        """Evaluate the common starting point (iteration 0); compiles the evaluation functions.  Idempotent."""
+        if not self.started:
+            self._evaluate_all()
+            self.started = True
+        return self
+
+    def advance(self, budget_s: float | None = None, max_pieces: int | None = None) -> float:
+        """Run pieces of ``every`` steps (every method in turn, each timed) until the run is done, cancelled,
+        ``budget_s`` seconds have passed or ``max_pieces`` pieces ran.  Returns the progress in [0, 1]."""
+        t0, pieces = time.perf_counter(), 0
+        every = self.settings.every
+        if not self.cancelled:
+            self.start()
+        while not self.finished:
+            if all(not bool(np.any(np.asarray(g.alive))) for g in self.groups.values()):
+                self.iteration = self.settings.iters  # everything diverged: nothing left to run
+                break
+            steps = min(every, self.settings.iters - self.iteration)  # a shorter last piece if needed
+            for g in self.groups.values():
+                g.step(self.lr, steps)
+            self.iteration += steps
+            self._evaluate_all()
+            pieces += 1
+            if budget_s is not None and time.perf_counter() - t0 >= budget_s:
+                break
+            if max_pieces is not None and pieces >= max_pieces:
+                break
+        return self.progress
+
+    def run(self, callback=None):
+        """Run to the end (headless); ``callback(job)`` after every ~0.5 s."""
+        while not self.finished:
+            self.advance(budget_s=0.5)
+            if callback:
+                callback(self)
+        return self
+
+    @property
+    def status(self) -> str:
+        n = self.settings.iters
+        if self.cancelled and not self.done:
+            return f"Stopped at iteration {self.iteration:,} of {n:,}."
+        if self.done:
+            return f"Finished {n:,} iterations."
+        return f"Iteration {self.iteration:,} of {n:,}."
+
+    def to_csv(self) -> str:
+        return curves_to_csv(self.curves())
+
+    def curves(self) -> dict:
+        raise NotImplementedError
+
+
+class ConvergenceRun(CompareJob):
+    """Every chosen method trained from the same ``inits`` initial weights on the same full batch."""
+
+    def __init__(self, settings: CompareSettings):
+        super().__init__(settings)
+        self.init = initial_params(settings)
+        lam = np.full(settings.inits, settings.lam)
+        for m in settings.methods:
+            self.groups[m] = _Group(m, settings.spec, settings.optimizer, self.initial_params(m, numpy=False), lam,
+                                    settings.every, self.data)
+
+    def initial_params(self, method: str, numpy: bool = True) -> dict:
+        """The parameters ``method`` started from: the shared inits, plus R = Wᵀ for learned inverses (numpy
+        copies unless ``numpy`` is false)."""
+        p = with_inverse(self.init) if _learns_inverse(method) else dict(self.init)
+        return {k: np.asarray(v) for k, v in p.items()} if numpy else p
+
+    def curves(self) -> dict:
+        """(Starts the run if needed.)  Everything a figure needs, as numpy: per method iteration (E,), time (E,),
+        loss (E, inits), the self-normalizing extras, diverged_at (inits,) (−1 = never), compile time; plus the
+        settings and the true density's NLL."""
+        self.start()
+        return {"kind": "convergence", "settings": self.settings.as_dict(), "true_nll": self.true_nll,
+                "status": self.status,
+                "methods": {m: {**g.arrays(), "compile_s": g.compile_s} for m, g in self.groups.items()}}
+
+
+class LambdaSweep(CompareJob):
+    """Self-normalizing flows for each λ in ``lams`` × the ``inits`` shared inits, trained side by side."""
+
+    def __init__(self, settings: CompareSettings, lams=presets.LAMBDA_SWEEP):
+        self.lams = LAMBDAS.check(lams)  # sorted, each once; ValueError with one sentence
+        super().__init__(settings)
+        n, k = settings.inits, len(self.lams)
+        self.init = initial_params(settings)
+        tiled = jax.tree_util.tree_map(lambda a: jnp.tile(a, (k,) + (1,) * (a.ndim - 1)), with_inverse(self.init))
+        lam = np.repeat(np.asarray(self.lams), n)
+        self.groups[SNF] = _Group(SNF, settings.spec, settings.optimizer, tiled, lam, settings.every, self.data)
+
+    def curves(self) -> dict:
+        """Per λ: iteration (E,), loss/angle/inv_err (E, inits), diverged_at (inits,); plus the settings, the λ
+        values and the true density's NLL."""
+        self.start()
+        a = self.groups[SNF].arrays()
+        n = self.settings.inits
+        per = {}
+        for i, lam in enumerate(self.lams):
+            sl = slice(i * n, (i + 1) * n)
+            d = {key: v[:, sl] for key, v in a.items() if key not in ("iteration", "time", "diverged_at")}
+            d["iteration"], d["time"] = a["iteration"], a["time"]
+            d["diverged_at"] = a["diverged_at"][sl]
+            per[lam] = d
+        return {"kind": "lambda_sweep", "settings": self.settings.as_dict(), "true_nll": self.true_nll,
+                "status": self.status, "lams": list(self.lams), "per_lambda": per}
+
+    def summary(self) -> list[dict]:
+        """``sweep_summary`` of the curves: one row per λ."""
+        return sweep_summary(self.curves())

@@ -1,0 +1,83 @@
+"""The settings of one Compare experiment: a frozen dataclass over the ``flowlab.settings.COMPARE`` schema.
+
+The field names are the schema's keys (``inits``, ``iters``, ``points``, ``optimizer`` "sgd" | "adam", ...) and the
+defaults are ``flowlab.presets.COMPARE``; every value is checked by ``COMPARE.check`` (one sentence on error), so the
+page, the URL, the command line and code made settings all obey the same bounds and rules."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from .. import presets
+from ..activations import make_activation
+from ..flow import FlowSpec
+from ..settings import COMPARE, COMPARE_ND
+
+_D = presets.COMPARE
+
+EVALS_PER_RUN = 100  # above D = 32 the loss is evaluated about this many times per run (an evaluation costs a step)
+EXPLODE_NATS, EXPLODE_NATS_PER_DIM = 1000.0, 100.0  # a loss above 1000 + 100·D nats counts as diverged
+
+
+@dataclass(frozen=True)
+class CompareSettings:
+    """Settings of one convergence experiment; an invalid value raises ValueError with one sentence."""
+
+    density: str = _D["density"]
+    dim: int = _D["dim"]
+    layers: int = _D["layers"]
+    optimizer: str = _D["optimizer"]
+    lr: float = _D["lr"]
+    inits: int = _D["inits"]
+    iters: int = _D["iters"]
+    points: int = _D["points"]
+    methods: tuple = _D["methods"]
+    lam: float = _D["lam"]
+    seed: int = _D["seed"]
+    activation: str = _D["activation"]
+    init: str = _D["init"]
+    eval_every: int = _D["eval_every"]  # optimiser steps between loss evaluations; 0 = automatic (see ``every``)
+
+    def __post_init__(self):
+        checked = COMPARE.check({f.name: getattr(self, f.name) for f in fields(self)})
+        for key, value in checked.items():  # frozen: store the normalised values (aliases resolved, fixed order)
+            object.__setattr__(self, key, value)
+
+    @property
+    def every(self) -> int:
+        """Optimiser steps per evaluation: every step up to D = 32, else about ``EVALS_PER_RUN`` evaluations."""
+        if self.eval_every:
+            return self.eval_every
+        return 1 if self.dim <= 32 else max(1, self.iters // EVALS_PER_RUN)
+
+    @property
+    def explode(self) -> float:
+        """The loss (nats) above which an init counts as diverged: 1000 + 100·D."""
+        return EXPLODE_NATS + EXPLODE_NATS_PER_DIM * self.dim
+
+    @property
+    def high_dimensional(self) -> bool:
+        """The density is the random-rotation Gaussian mixture (any D), not a 2-D toy."""
+        return self.density == COMPARE_ND
+
+    @property
+    def spec(self) -> FlowSpec:
+        return FlowSpec(self.dim, self.layers, make_activation(self.activation))
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["methods"] = list(self.methods)
+        return d
+
+    def query(self) -> dict[str, str]:
+        """The page's URL query of these settings (``COMPARE.dump_query``)."""
+        return COMPARE.dump_query(self.as_dict())
+
+    def command(self, kind: str = "convergence", out: str = "runs/compare", png: bool = True) -> str:
+        """The headless command that draws the same figure: ``python -m flowlab figure KIND --key value ...`` with
+        every setting the command line offers (the schema's flags)."""
+        d = self.as_dict()
+        args = [f"{f.flag} {f.dump(d[f.key])}" for f in COMPARE.fields if f.cli]
+        return " ".join(["python -m flowlab figure", kind, *args, "--out", out] + (["--png"] if png else []))
+
+
+assert tuple(f.name for f in fields(CompareSettings)) == COMPARE.keys, "CompareSettings follows the COMPARE schema"

@@ -1,0 +1,78 @@
+"""flowlab.cli.figure (``python -m flowlab figure``) on tiny sizes: both figures, the schema's option names, and
+every bad argument as one line on stderr with exit status 2 and nothing created."""
+import os
+
+import pytest
+
+from flowlab.__main__ import main as flowlab_main
+from flowlab.cli import figure as F
+from flowlab.settings import COMPARE
+
+TINY = ["--inits", "3", "--points", "40", "--iters", "3", "--quiet"]
+
+
+def test_cli_convergence_tiny(tmp_path, capsys):
+    out = os.path.join(tmp_path, "fig")
+    rc = F.main(["convergence", *TINY, "--out", out])
+    assert rc == 0
+    assert os.path.getsize(out + ".html") > 1000
+    with open(out + ".csv") as f:
+        assert f.readline().startswith("# FlowLab convergence")
+    printed = capsys.readouterr().out
+    assert '"method": "relative"' in printed and "wrote" in printed
+
+
+def test_cli_lambda_and_bad_input(tmp_path, capsys):
+    out = os.path.join(tmp_path, "lam")
+    assert F.main(["lambda", "--lams", "0,1,10", "--inits", "3", "--points", "40", "--iters", "2", "--out", out,
+                   "--quiet"]) == 0
+    assert os.path.exists(out + ".csv")
+    assert '"lambda": 10.0' in capsys.readouterr().out
+    assert F.main(["convergence", "--dim", "7", "--out", out]) == 2
+    assert "is 2-D" in capsys.readouterr().err
+    assert F.main(["lambda", "--lams", "1,x", "--out", out]) == 2
+
+
+def test_options_are_the_schema_fields():
+    flags = {a.option_strings[0] for a in F.build_parser()._actions if a.option_strings}
+    assert {f.flag for f in COMPARE.fields if f.cli} <= flags
+    assert {"--inits", "--iters", "--points", "--optimizer", "--eval-every", "--lams", "--band", "--out", "--png",
+            "--quiet"} <= flags
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["convergence", "--inits", "21"], "--inits"),
+    (["convergence", "--iters", "abc"], "whole number"),
+    (["convergence", "--optimizer", "rmsprop"], "--optimizer"),
+    (["convergence", "--methods", "relative,magic"], "--methods"),
+    (["convergence", "--density", "unicorn"], "--density"),
+    (["convergence", "--lr", "nan"], "--lr"),
+    (["convergence", "--iters", "5", "--eval-every", "10"], "cannot exceed"),
+    (["lambda", "--lams", ""], "--lams"),
+    (["lambda", "--lams", "-1"], "--lams"),
+    (["convergence", "--band", "wide"], "--band"),
+    (["convergence", "--out", " "], "--out"),
+    (["histogram"], "invalid choice"),
+    (["convergence", "--no-such-option", "1"], "unrecognized"),
+])
+def test_every_bad_argument_is_one_line_exit_2_nothing_created(tmp_path, capsys, argv, words):
+    out = os.path.join(tmp_path, "sub", "bad")
+    argv = argv if "--out" in argv else [*argv, "--out", out]
+    assert F.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and words in err, err
+    assert not os.path.exists(os.path.join(tmp_path, "sub"))
+
+
+def test_gd_is_accepted_as_sgd(tmp_path, capsys):
+    out = os.path.join(tmp_path, "gd")
+    assert F.main(["convergence", "--optimizer", "gd", "--methods", "relative", *TINY, "--out", out]) == 0
+    with open(out + ".csv") as f:
+        assert '"optimizer": "sgd"' in f.readline()
+
+
+def test_python_m_flowlab_figure_dispatches(tmp_path):
+    out = os.path.join(tmp_path, "m")
+    assert flowlab_main(["figure", "convergence", "--methods", "ordinary,snf", "--inits", "3", "--points", "40",
+                         "--iters", "2", "--out", out, "--quiet"]) == 0
+    assert os.path.exists(out + ".html")

@@ -1,0 +1,77 @@
+"""flowlab.system: the machine description every recorded result carries and the one result writer of benchmarks/."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from flowlab import system
+
+
+def test_write_result_json_with_stamp(tmp_path):
+    path = system.write_result(tmp_path / "sub" / "r.json", {"ratio": np.float32(1.5), "bad": float("nan"),
+                                                              "dims": np.array([64, 128]), 3: "three"})
+    assert path == tmp_path / "sub" / "r.json"
+    text = path.read_text()
+    assert "NaN" not in text and text.endswith("\n")
+    d = json.loads(text)
+    assert d["ratio"] == 1.5 and d["bad"] is None and d["dims"] == [64, 128] and d["3"] == "three"
+    rec = d["recorded"]
+    assert set(rec) == {"system", "load_average", "date"}
+    assert rec["system"]["platform"] == system.platform_name() and rec["system"]["jax"]
+    assert "T" in rec["date"]
+
+
+def test_write_result_jsonl_appends(tmp_path):
+    path = tmp_path / "runs.jsonl"
+    system.write_result(path, {"run": 1})
+    system.write_result(path, {"run": 2, "slope": float("inf")})
+    lines = path.read_text().splitlines()
+    assert [json.loads(line)["run"] for line in lines] == [1, 2]
+    assert json.loads(lines[1])["slope"] is None and "recorded" in json.loads(lines[0])
+
+
+def test_jsonable():
+    out = system.jsonable({"a": float("nan"), "b": (np.int64(3), np.float64(-np.inf)), 1: [np.float32(0.25)],
+                           "c": np.array([[1.0, np.nan]]), "s": "text", "n": None})
+    assert out == {"a": None, "b": [3, None], "1": [0.25], "c": [[1.0, None]], "s": "text", "n": None}
+    assert type(out["b"][0]) is int and type(out["1"][0]) is float
+    json.dumps(out, allow_nan=False)
+
+
+def test_stamp_and_system_info():
+    s = system.stamp()
+    assert set(s) == {"system", "load_average", "date"}
+    info = system.system_info()
+    for k in ("device", "platform", "device_kind", "device_count", "cpu_model", "jax", "jaxlib", "numpy", "python",
+              "os", "threads"):
+        assert k in info, k
+    assert info["device"].startswith(system.platform_name().upper() + " · ")
+    assert system.device_label().startswith(system.platform_name().upper() + " · ")
+    assert system.cpu_model()
+
+
+def test_thread_settings(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
+    t = system.thread_settings()
+    assert t["env"]["OMP_NUM_THREADS"] == "1" and set(t["env"]) <= set(system.THREAD_VARS)
+    assert t["xla_threads"] == "single-threaded Eigen (XLA_FLAGS)" and t["cpu_count"] >= 1
+    monkeypatch.delenv("XLA_FLAGS")
+    assert system.thread_settings()["xla_threads"].startswith("all (")
+
+
+def test_load_and_memory():
+    load = system.load_average()
+    assert load is None or (len(load) == 3 and all(v >= 0 for v in load))
+    free = system.memory_available()
+    assert free is None or free > 0
+    peak = system.device_peak_bytes()
+    assert peak is None or peak >= 0
+    if system.platform_name() == "cpu":
+        assert peak is None  # the host has no device memory statistics
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), np.float32("nan")])
+def test_non_finite_becomes_none(value):
+    assert system.jsonable(value) is None and not math.isnan(system.jsonable(1.0))
