@@ -6,24 +6,23 @@ import os
 import jax
 import streamlit as st
 
-from flowlab.system import device_label
+from flowlab.system import device_label, enable_compile_cache
 from pages._shared.ui import PAGES
 
 st.set_page_config(page_title="FlowLab", page_icon=":material/water:", layout="wide")
 
 
 @st.cache_resource
-def _setup_compile_cache() -> str:
-    """Persistent JAX compilation cache, so a second session or a restarted server skips compile time."""
-    path = os.environ.get("FLOWLAB_JAX_CACHE", os.path.join(os.path.dirname(os.path.abspath(__file__)), ".jax_cache"))
-    os.makedirs(path, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-    return path
+def _compile_cache() -> str | None:
+    """The persistent JAX compilation cache, once per server (a warning sentence when its folder is unusable)."""
+    default = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".jax_cache")
+    return enable_compile_cache(os.environ.get("FLOWLAB_JAX_CACHE", default))
 
 
-_setup_compile_cache()
+cache_warning = _compile_cache()
 nav = st.navigation([st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path, default=p.url_path == "home")
                      for p in PAGES])
 st.sidebar.caption(f"JAX {jax.__version__} on {device_label()}")
+if cache_warning:
+    st.sidebar.warning(cache_warning, icon=":material/warning:")
 nav.run()

@@ -110,9 +110,9 @@ def data_init(spec: FlowSpec, params: dict, x) -> dict:
 
         W_k ← diag(1/σ_k) W_k,   b_k ← −μ_k / σ_k,   so every pre-activation y_k has mean 0 and variance 1 on x.
 
-    Why: orthogonal W with b = 0 leaves each layer's activation to shrink the data (s_L' averages ~0.65), so after
-    50 layers of an untrained flow the moons collapse to a point (std 1e-9) and training starts at NLL ~40 nats;
-    here every layer starts in the activation's curved range and the NLL starts near 2 nats.  The rows of an
+    Why: orthogonal W with b = 0 leaves each layer's activation to shrink the data (s_L' < 1 on average), so an
+    untrained deep flow maps the data close to a point and training starts at a very high NLL; here every layer
+    starts in the activation's curved range (measurements: assets/benchmarks/RESULTS.md).  The rows of an
     orthogonal W only get rescaled, so W_k⁻¹ = W_k,origᵀ diag(σ_k) stays free: ``R`` (if present) is set to it.
     Deterministic given ``params`` and ``x``."""
     act = spec.activation

@@ -54,9 +54,9 @@ def _backward(spec, params, h0, input_errors=True):
     (δ_k = d data-NLL / d y_k, what App. D's accumulator trick extracts from autodiff; checked in the tests), one
     (B,D)x(D,D) product per layer.  Returns (data NLL, forward, δ (L,B,D), δ_k W_k (L,B,D): the error at each
     layer's input, or None without ``input_errors``: then the scan stops at layer 2 and δ_1 comes from its carry,
-    saving the product δ_1 W_1 that only the self-normalizing R-gradient uses).  At D = 2048 this is ~2x faster
-    than differentiating through the forward scan; the per-layer gradient products are then done batched over
-    layers outside the scan (faster than inside it on CPU, where each scanned (D,D) slice and output costs a copy)."""
+    saving the product δ_1 W_1 that only the self-normalizing R-gradient uses).  Faster than differentiating
+    through the forward scan at large D; the per-layer gradient products are then done batched over layers
+    outside the scan (on CPU each scanned (D,D) slice and output costs a copy)."""
     act = spec.activation
     f = forward(spec, params, h0)
     loss = -jnp.mean(log_normal(f.z) + jnp.sum(f.logdet_act, axis=0))

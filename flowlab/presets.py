@@ -122,6 +122,15 @@ def paper_steps(density: str) -> int:
     return PAPER[density].epochs * PAPER_TRAIN_SIZE // PAPER_BATCH
 
 
+# ---- small models trained by other pages ---------------------------------------------------------------------------
+LAYERS_SMALL = replace(DEFAULT, method="relative", batch=256, ntrain=5000, lr=5e-3, clip=10.0, init="orthogonal",
+                       b2=ADAM_B2, why="The Layers page's own model: a few seconds of training, enough to show the "
+                                       "layers' deformations (its KL is printed next to it).")
+LAYERS_SMALL_STEPS = 3000  # optimiser steps up to 12 layers; deeper flows get fewer (layerviz.models.small_steps)
+LINEAR_LESSON = replace(DEFAULT, layers=1, standardize=False, warmup=0, clip=10.0, init="orthogonal", b2=ADAM_B2,
+                        lam=1.0, lr=0.05, batch=256,
+                        why="Lesson 6's affine flow on raw data, Adam with a cosine decay over the chosen steps.")
+
 # ---- defaults of the other pages -------------------------------------------------------------------------------------
 PLAYGROUND_DENSITY = "moons"
 PLAYGROUND_EXTRA = dict(seed=0, contour=False)  # Playground settings that are not training settings
@@ -135,5 +144,7 @@ LAMBDA_SWEEP = (0.0, 0.01, 0.1, 1.0, 10.0, 100.0)
 LAYERS = dict(density="moons", layers=10, points=600, split=False, follow=True)
 
 TIMING_QUICK_DIMS = (32, 64, 128, 256, 512)
+TIMING_FIT_RANGE = (512, 4096)  # D window of the headline slope: past the fixed call overheads of small D
+TIMING_MAX_DIM = {"cpu": 4096, "accelerator": 16384}  # largest D of the full grid (the CLI's default)
 TIMING = dict(dims=TIMING_QUICK_DIMS, methods=("relative", "self_normalizing", "exact", "inverse"), batch=100,
               layers=2, repeats=5, cap=30.0, seed=0)

@@ -89,24 +89,24 @@ class Field:
         return self.labels.get(value, str(value))
 
     # ---- conversion ------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _float(raw, why: str) -> float:
+        """``raw`` as a float (a string is stripped first); ``Invalid(why)`` for booleans and non-numbers."""
+        if isinstance(raw, bool):
+            raise Invalid(why)
+        try:
+            return float(raw) if isinstance(raw, (int, float)) else float(str(raw).strip())
+        except (TypeError, ValueError):
+            raise Invalid(why) from None
+
     def _scalar(self, raw, kind: str):
         if kind == "int":
-            if isinstance(raw, bool):
-                raise Invalid("not a whole number")
-            try:
-                f = float(str(raw).strip()) if not isinstance(raw, (int, float)) else float(raw)
-            except (TypeError, ValueError):
-                raise Invalid("not a whole number") from None
+            f = self._float(raw, "not a whole number")
             if not math.isfinite(f) or not f.is_integer():
                 raise Invalid("not a whole number")
             return int(f)
         if kind == "float":
-            if isinstance(raw, bool):
-                raise Invalid("not a number")
-            try:
-                f = float(str(raw).strip()) if not isinstance(raw, (int, float)) else float(raw)
-            except (TypeError, ValueError):
-                raise Invalid("not a number") from None
+            f = self._float(raw, "not a number")
             if not math.isfinite(f):
                 raise Invalid(f"must be between {_num(self.lo)} and {_num(self.hi)}")
             return f

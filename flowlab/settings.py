@@ -165,7 +165,8 @@ LAYERS_PAGE = Schema("layers", (
 
 # ---- Timing ----------------------------------------------------------------------------------------------------------
 TIMING = Schema("timing", (
-    _f("dims", "ints", "Dimensions D (comma-separated)", "Each dimension D", lo=2, hi=65536, max_items=40),
+    _f("dims", "ints", "Dimensions D (comma-separated)", "Each dimension D", lo=2, hi=65536, max_items=40,
+       help="Whole numbers between 2 and 65536, e.g. 64, 128, 256."),
     _f("methods", "multi", "Gradient methods", "The gradient methods", choices=METHODS, labels=_method_label,
        alias=method_name, order=by_cost),
     _f("batch", "int", "Batch size B", "The batch size", lo=1, hi=100_000, step=10),

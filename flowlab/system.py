@@ -129,3 +129,26 @@ def write_result(path, payload: dict) -> Path:
     else:
         path.write_text(json.dumps(record, indent=1, allow_nan=False) + "\n")
     return path
+
+
+COMPILE_CACHE_MAX_BYTES = 2 << 30  # least recently used entries are deleted beyond this
+
+
+def enable_compile_cache(path, max_bytes: int = COMPILE_CACHE_MAX_BYTES,
+                         min_compile_s: float = 0.5) -> str | None:
+    """Turn on JAX's persistent compilation cache in ``path`` (made if missing) with a size cap, so a second session
+    or a restarted server skips compile time.  Returns None, or one sentence saying why there is no cache (the folder
+    cannot be written): the app then runs without one.  A server-wide setting, called once when the server starts."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".flowlab_write_test"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as e:
+        return (f"No compilation cache: the folder {str(path)[:80]!r} cannot be written ({e.strerror or e}); "
+                "every session compiles its own training steps.")
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", float(min_compile_s))
+    jax.config.update("jax_compilation_cache_max_size", int(max_bytes))
+    return None

@@ -96,7 +96,7 @@ running = worker is not None and worker.alive
 c1, c2, c3 = st.columns([1.2, 2.2, 2.6])
 c1.selectbox("Grid of D", [*B.GRIDS, B.CUSTOM], key="tm_preset", on_change=_apply_preset, disabled=running,
              help="Log-spaced dimensions. The CPU default is the grid of the recorded CPU run.")
-c2.text_input(**{"help": f"Whole numbers between {B.MIN_DIM} and {B.MAX_DIM}.", **TIMING.widget("dims")},
+c2.text_input(**TIMING.widget("dims"),
               key=W["dims"], disabled=running)
 methods_kw = TIMING.widget("methods")
 c3.multiselect(**{**methods_kw, "options": list(by_cost(methods_kw["options"]))}, key=W["methods"],

@@ -75,3 +75,22 @@ def test_load_and_memory():
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), np.float32("nan")])
 def test_non_finite_becomes_none(value):
     assert system.jsonable(value) is None and not math.isnan(system.jsonable(1.0))
+
+
+def test_compile_cache_refuses_an_unwritable_folder_in_one_sentence(tmp_path, monkeypatch):
+    import jax
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    before = jax.config.jax_compilation_cache_dir
+    msg = system.enable_compile_cache(blocker / "cache")  # a folder below a file cannot exist
+    assert msg is not None and msg.startswith("No compilation cache") and msg.endswith(".") and "\n" not in msg
+    assert jax.config.jax_compilation_cache_dir == before  # nothing was switched on
+    folder = tmp_path / "cache"
+    try:
+        assert system.enable_compile_cache(folder, max_bytes=1 << 20) is None
+        assert jax.config.jax_compilation_cache_dir == str(folder)
+        assert jax.config.jax_compilation_cache_max_size == 1 << 20
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before)
+        jax.config.update("jax_compilation_cache_max_size", -1)

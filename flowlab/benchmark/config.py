@@ -16,7 +16,7 @@ from ..system import platform_name
 DIMS, METHODS_FIELD = TIMING["dims"], TIMING["methods"]
 MIN_DIM, MAX_DIM = int(DIMS.lo), int(DIMS.hi)
 ALL_METHODS = by_cost(METHODS)  # a full run (the command line's default): every method, cheapest first
-FIT_RANGE = (512, 4096)  # D window of the headline slope: past the fixed call overheads of small D
+FIT_RANGE = presets.TIMING_FIT_RANGE
 CHECKED = ("batch", "layers", "repeats", "cap", "seed")  # plain fields checked by the schema as they are
 
 
@@ -37,7 +37,7 @@ def default_dims(max_dim: int = 4096, min_dim: int = 64, per_octave: int = 2) ->
 
 def default_max_dim(platform: str | None = None) -> int:
     """4096 on CPU; on an accelerator the memory guard decides where each method stops."""
-    return 4096 if (platform or platform_name()) == "cpu" else 16384
+    return presets.TIMING_MAX_DIM["cpu" if (platform or platform_name()) == "cpu" else "accelerator"]
 
 
 # Named grids of the Timing page: the quick preset, the recorded CPU grid, a large accelerator grid.

@@ -9,13 +9,13 @@ from dataclasses import asdict, dataclass, fields
 
 from .. import presets
 from ..activations import make_activation
+from ..chunk import divergence_threshold
 from ..flow import FlowSpec
 from ..settings import COMPARE, COMPARE_ND
 
 _D = presets.COMPARE
 
 EVALS_PER_RUN = 100  # above D = 32 the loss is evaluated about this many times per run (an evaluation costs a step)
-EXPLODE_NATS, EXPLODE_NATS_PER_DIM = 1000.0, 100.0  # a loss above 1000 + 100·D nats counts as diverged
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class CompareSettings:
     @property
     def explode(self) -> float:
         """The loss (nats) above which an init counts as diverged: 1000 + 100·D."""
-        return EXPLODE_NATS + EXPLODE_NATS_PER_DIM * self.dim
+        return divergence_threshold(self.dim)
 
     @property
     def high_dimensional(self) -> bool:

@@ -37,12 +37,10 @@ class LayerModel(NamedTuple):
 
 
 N_POINTS = 1000  # points kept from a source: the view slider shows at most 2000, subsampled from these
-SMALL_STEPS = 3000  # optimiser steps of a model trained here with up to 12 layers (a few seconds on a CPU)
-SMALL_LR = 5e-3
-# The small model trained here: relative gradient, batch 256 on 5000 points, orthogonal start, Adam's default β₂.
-# Page-specific (a quick illustration, not a tuned fit), so it lives here and not in presets.
-SMALL_SETTINGS = dict(method="relative", batch=256, ntrain=5000, lr=SMALL_LR, clip=10.0, init="orthogonal",
-                      b2=presets.ADAM_B2)
+SMALL_STEPS = presets.LAYERS_SMALL_STEPS
+SMALL_LR = presets.LAYERS_SMALL.lr
+SMALL_SETTINGS = {k: v for k, v in presets.LAYERS_SMALL.settings().items()
+                  if k not in ("layers", "warmup", "decay")}  # depth: the page; schedule: from the steps
 SMALL_TEST_POINTS = 1000
 SMALL_CHUNK_MAX = 500  # at most this many steps per jitted chunk (a progress point at least every 500 steps)
 POINTS_SEED, TRAINED_POINTS_SEED = 1, 7  # fixed subsets: the same points on every redraw

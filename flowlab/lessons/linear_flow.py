@@ -15,8 +15,8 @@ LINEAR_DATA = ("correlated_gaussian", "banana")
 LINEAR_DATA_LABELS = {"correlated_gaussian": "correlated Gaussian", "banana": "banana"}
 # The lesson's trainer: one affine layer on raw (unstandardised) data, Adam with a cosine decay over the run, no
 # warm-up, orthogonal start, Adam's default β₂ (the lesson is about the optimum, not about tuning).
-LINEAR_SETTINGS = dict(layers=1, standardize=False, warmup=0, clip=10.0, init="orthogonal", b2=presets.ADAM_B2,
-                       lam=1.0)
+LINEAR_SETTINGS = {k: v for k, v in presets.LINEAR_LESSON.settings().items()
+                   if k not in ("lr", "batch", "method", "decay")}  # those are the lesson's widgets
 
 
 def linear_lesson_data(name: str = "correlated_gaussian", n: int = 6000, seed: int = 0):
@@ -30,7 +30,8 @@ def linear_lesson_data(name: str = "correlated_gaussian", n: int = 6000, seed: i
     raise ValueError(f"Unknown lesson data {name!r}; choose one of {', '.join(LINEAR_DATA)}.")
 
 
-def linear_flow_trainer(x, steps: int = 300, lr: float = 0.05, method: str = "relative", batch: int = 256,
+def linear_flow_trainer(x, steps: int = 300, lr: float = presets.LINEAR_LESSON.lr,
+                        method: str = presets.LINEAR_LESSON.method, batch: int = presets.LINEAR_LESSON.batch,
                         chunk: int = 25, seed: int = 0) -> Trainer:
     """A one-layer FC flow (= affine flow z = W x + b: the last layer has no activation) on raw (unstandardised)
     data, Adam with cosine decay over ``steps``."""

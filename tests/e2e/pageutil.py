@@ -2,15 +2,25 @@
 import time
 
 
-def wait_idle(page, timeout=60):
-    """Until the page has rendered its metrics and no script run is in progress."""
-    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout * 1000)
-    page.wait_for_selector('[data-testid="stMetric"]', timeout=timeout * 1000)
+def _until_no_run(page, timeout):
     deadline = time.time() + timeout
     while time.time() < deadline:
         if page.locator('[data-testid="stStatusWidget"]').count() == 0:
             return
         time.sleep(0.3)
+
+
+def wait_idle(page, timeout=60):
+    """Until the page has rendered its metrics and no script run is in progress."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout * 1000)
+    page.wait_for_selector('[data-testid="stMetric"]', timeout=timeout * 1000)
+    _until_no_run(page, timeout)
+
+
+def wait_settled(page, timeout=60):
+    """Until the app has rendered a title and no script run is in progress (pages without metrics)."""
+    page.wait_for_selector('[data-testid="stApp"] h1', timeout=timeout * 1000)
+    _until_no_run(page, timeout)
 
 
 def metric(page, label):
