@@ -1,32 +1,34 @@
-"""The Playground's training session as a small state machine, with no UI (the page only maps buttons onto it).
+"""The Playground's session, with no UI: settings, data, and the training worker they define.
 
-States: *idle* (no trainer yet or fresh weights), *running* (each UI tick runs one jitted chunk), *paused*.
-Structural settings (density or uploaded data, layers, method, activation, batch size, seed, training-set size)
-define the compiled chunk and the data: changing one discards the trainer (and stops training, with a message).
-Hyper-parameters (learning rate, clipping, warm-up, decay, λ, Adam's β₂) are applied to the live trainer without a
-reset.
-"""
+Structural settings (density or uploaded data, layers, method, activation, batch size, seed, training-set size,
+initialisation) define the compiled chunk and the data: changing one ends the worker (and says so); the next Train
+starts a fresh one.  Hyper-parameters (learning rate, clipping, warm-up, decay, λ, Adam's β₂) go to the running
+worker as a message.  Buttons are messages too; the page draws ``snapshot()``.  Also here: what the worker computes
+for the page to draw (``PlaygroundView``), the fixed colour scale of a density, the advice after a divergence, and
+settings that follow a choice of density or method."""
 from __future__ import annotations
 
-import threading
+import math
+from dataclasses import dataclass
+from functools import lru_cache, partial
 
 import numpy as np
 
+from . import presets
+from .densities import get_density
+from .flow import model_log_prob, model_samples
+from .gradients import REGISTRY as METHODS
+from .layerviz.grids import plane_grid
+from .runtime.scheduler import Scheduler
+from .runtime.worker import Snapshot, TrainingWorker
 from .settings import HYPER, PLAYGROUND, STRUCTURAL
-from .train import Divergence, Trainer, build_trainer, chunk_steps_for
+from .train import Divergence, build_trainer, chunk_steps_for
 
 _NAMES = {k: PLAYGROUND[k].noun[0].lower() + PLAYGROUND[k].noun[1:] for k in STRUCTURAL}
 _NAMES["data"] = "the uploaded data"
-
-
-def steps_per_second(evals: dict, window: int = 10) -> float:
-    """Optimiser steps per second over the last ``window`` chunks, not counting the first (compiling) chunk."""
-    steps, times = list(evals.get("step", [])), list(evals.get("time", []))
-    if len(steps) < 2:
-        return float("nan")
-    i = max(0, len(steps) - 1 - window)
-    dt = times[-1] - times[i]
-    return (steps[-1] - steps[i]) / dt if dt > 0 else float("nan")
+GRID_N = 80  # the learned density's resolution on the page
+N_SAMPLES = 1000  # samples from the flow on the page
+LIVE_TEST_POINTS = 2000  # held-out points evaluated after every chunk while training live
 
 
 def data_plot_range(points, margin: float = 0.15):
@@ -38,159 +40,211 @@ def data_plot_range(points, margin: float = 0.15):
     return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
 
 
-def divergence_advice(div: Divergence, trainer: Trainer | None) -> str:
-    """What to tell the user when training diverged: the guard's message, what to change, and the ★ Best weights
-    when they beat the rolled-back ones (the last finite loss can already come from damaged weights)."""
-    b = trainer.best if trainer is not None else None
-    back = (f" **Best** puts back the weights of step {b.step:,} (test NLL {b.test_nll:.4f}), the best so far: the "
-            "last finite loss can already come from damaged weights." if b is not None
-            and b.params is not trainer.params else "")
+@lru_cache(maxsize=32)
+def density_zmax(density: str, n: int = GRID_N) -> float:
+    """The top of a density's fixed colour scale: 1.15 × the largest value of the true p on the plot grid (the
+    learned density is drawn on the same scale at every redraw, so the colours do not jump)."""
+    d = get_density(density)
+    _, _, pts = plane_grid(d.plot_range, n)
+    lp = np.asarray(d.log_prob(pts.astype(np.float32)), np.float64)
+    return 1.15 * float(np.exp(np.max(lp[np.isfinite(lp)])))
+
+
+def data_zmax(points, plot_range, n: int = 40) -> float:
+    """The top of the colour scale for uploaded points: 1.15 × the largest cell of their 2-D histogram density on an
+    ``n`` × ``n`` grid over the plot range (a fixed scale with no true density to take it from)."""
+    (x0, x1), (y0, y1) = plot_range
+    h, _, _ = np.histogram2d(np.asarray(points)[:, 0], np.asarray(points)[:, 1], bins=n, range=[[x0, x1], [y0, y1]],
+                             density=True)
+    return 1.15 * float(max(np.max(h), 1e-12))
+
+
+@dataclass(frozen=True)
+class PlaygroundView:
+    """What the worker computes for the page after a chunk: log q on a grid over ``plot_range`` and samples."""
+
+    plot_range: tuple
+    n: int = GRID_N
+    n_samples: int = N_SAMPLES
+    seed: int = 0
+
+    def __call__(self, trainer) -> dict:
+        xs, ys, pts = plane_grid(self.plot_range, self.n)
+        lq = model_log_prob(trainer.spec, trainer.params, trainer.norm, pts).reshape(len(ys), len(xs))
+        smp = model_samples(trainer.spec, trainer.params, trainer.norm, self.n_samples, self.seed)
+        return {"xs": xs, "ys": ys, "logq": lq, "samples": smp[np.all(np.isfinite(smp), axis=1)]}
+
+
+def divergence_advice(div: Divergence, best: tuple | None) -> str:
+    """What to tell the user when training diverged: the guard's message, what to change, and the Best weights when
+    they beat the rolled-back ones (the last finite loss can already come from damaged weights)."""
+    back = (f" **Best** puts back the weights of step {best[0]:,} (test NLL {best[1]:.4f}), the best so far: the "
+            "last finite loss can already come from damaged weights." if best is not None else "")
     return (f"{div.message}  \n**Hint:** lower the learning rate (e.g. to {div.lr / 3:.2g}) or clip gradients "
             f"harder (smaller max norm under *More settings*), then press Resume.{back}")
 
 
-class PlaygroundSession:
-    """One user's Playground: settings, the Trainer, and whether the UI tick should train."""
+def follow_choice(settings: dict, edited) -> tuple[dict, str]:
+    """Settings for a new choice of density or method: the tuned preset of that combination, except the settings
+    the user set by hand (``edited``), which are kept.  Returns (settings, one sentence saying what happened)."""
+    density, method = settings["density"], settings["method"]
+    tuned = PLAYGROUND.from_preset(presets.tuned(density, method))
+    out, changed, kept = dict(settings), [], []
+    for k, v in tuned.items():
+        if k in ("density", "method") or out.get(k) == v:
+            continue
+        if k in edited:
+            kept.append(PLAYGROUND[k].noun[0].lower() + PLAYGROUND[k].noun[1:])
+        else:
+            out[k] = v
+            changed.append(f"{PLAYGROUND[k].label.split(' (')[0].lower()} {_shown(v)}")
+    msg = (f"Loaded the tuned settings for {get_density(density).label} with the {METHODS[method].label}"
+           + (f" ({', '.join(changed)})" if changed else " (nothing to change)")
+           + (f"; kept {_and(kept)}, which you set" if kept else "") + ".")
+    return out, msg
 
-    def __init__(self):
+
+def _shown(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _and(items) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def steps_line(snap: Snapshot, layers: int) -> str | None:
+    """For deep flows, one line on what the depth costs here: steps per second measured in this session."""
+    if layers < 100 or not math.isfinite(snap.steps_per_s):
+        return None
+    return (f"{layers} layers: this session trains {snap.steps_per_s:,.0f} optimiser steps per second here; each "
+            "layer adds its own forward, backward and update work to every step.")
+
+
+class PlaygroundSession:
+    """One user's Playground: the settings, the data and the worker they define."""
+
+    def __init__(self, scheduler: Scheduler | None = None, alive=None):
         self.settings: dict | None = None
         self.data: np.ndarray | None = None  # uploaded points (None: sample the density)
         self.data_id: str | None = None
-        self.trainer: Trainer | None = None
-        self.running = False
-        self.divergence: Divergence | None = None
+        self.worker: TrainingWorker | None = None
+        self.scheduler, self._alive = scheduler, alive
         self._key = None
-        # Streamlit may run a button callback (a new script run) while the previous fragment tick is still inside a
-        # jitted chunk on another thread: every state change waits for that chunk, so after Pause nothing trains
-        # and the step shown is final.
-        self._lock = threading.RLock()
+        self.sent = 0  # messages sent to the current worker
+        self.wanted: str | None = None  # "run" or "step" until the worker says the run has ended
 
-    # ---- settings --------------------------------------------------------------------------------------------
+    # ---- settings -----------------------------------------------------------------------------------------------------
     def _structure(self, settings, data_id):
         return tuple(settings[k] for k in STRUCTURAL if not (data_id and k in ("density", "ntrain"))) + (data_id,)
 
     def update(self, settings: dict, data=None, data_id: str | None = None) -> str | None:
-        """Apply the page's current settings.  Returns a message when a structural change discarded the run."""
-        with self._lock:
-            return self._update(settings, data, data_id)
-
-    def _update(self, settings, data, data_id):
+        """Apply the page's current settings.  Returns a sentence when a structural change ended the run."""
         msg = None
         key = self._structure(settings, data_id)
-        if self.trainer is not None and key != self._key:
+        if self.worker is not None and key != self._key:
             old = self.settings or {}
             changed = [_NAMES[k] for k in STRUCTURAL if old.get(k) != settings.get(k)
                        and not (data_id and k in ("density", "ntrain"))]
             if data_id != self.data_id:
                 changed.append(_NAMES["data"] if data_id else "the data source")
             what = ", ".join(changed) or "a structural setting"
-            if self.running:
+            snap = self.worker.snapshot()
+            if snap.state in ("running", "queued"):
                 msg = (f"Training stopped because you changed {what}; press Train to start a fresh run with the "
                        "new setting.")
-            elif self.trainer.step > 0:
+            elif snap.step > 0:
                 msg = f"You changed {what}, so the trained model was discarded; press Train to start a fresh run."
-            self.running = False
-            self.trainer = None
-            self.divergence = None
+            self.close()
+        hyper_before = None if self.settings is None else {k: self.settings[k] for k in HYPER}
         self.settings, self.data, self.data_id, self._key = dict(settings), data, data_id, key
-        if self.trainer is not None:
-            hyper = self.hyper_kw()
-            if any(self.trainer.hyper_kw.get(k) != v for k, v in hyper.items()):
-                self.trainer.set_hyper(**hyper)
+        hyper = {k: self.settings[k] for k in HYPER}
+        if self.worker is not None and hyper != hyper_before:
+            self.worker.set_hyper(**hyper)
+            self.sent += 1
         return msg
-
-    def hyper_kw(self) -> dict:
-        return {k: self.settings[k] for k in HYPER}
 
     @property
     def uploaded(self) -> bool:
         return self.data is not None
 
-    # ---- trainer ---------------------------------------------------------------------------------------------
-    def ensure_trainer(self) -> Trainer:
-        if self.trainer is None:
-            if self.settings is None:
-                raise ValueError("No settings yet: call update(settings) first.")
-            s = self.settings
-            kw = dict(layers=s["layers"], method=s["method"], activation=s["activation"], batch=s["batch"],
-                      chunk=chunk_steps_for(s["layers"], s["batch"], s["method"]), seed=s["seed"], init=s["init"],
-                      **self.hyper_kw())
-            if self.data is not None:
-                self.trainer = build_trainer(data=self.data, **kw)
-            else:
-                self.trainer = build_trainer(s["density"], ntrain=int(s["ntrain"]), **kw)
-        return self.trainer
+    def plot_range(self):
+        return data_plot_range(self.data) if self.uploaded else get_density(self.settings["density"]).plot_range
 
-    @property
-    def step(self) -> int:
-        return 0 if self.trainer is None else self.trainer.step
+    def zmax(self) -> float:
+        if self.uploaded:
+            return data_zmax(self.data, self.plot_range())
+        return density_zmax(self.settings["density"])
+
+    # ---- the worker ---------------------------------------------------------------------------------------------------
+    def _build_args(self) -> tuple:
+        s = self.settings
+        kw = dict(layers=s["layers"], method=s["method"], activation=s["activation"], batch=s["batch"],
+                  chunk=chunk_steps_for(s["layers"], s["batch"], s["method"]), seed=s["seed"], init=s["init"],
+                  **{k: s[k] for k in HYPER})
+        if self.data is not None:
+            return None, dict(data=self.data, **kw)
+        return s["density"], dict(ntrain=int(s["ntrain"]), ntest=LIVE_TEST_POINTS, **kw)
+
+    def ensure_worker(self) -> TrainingWorker:
+        if self.settings is None:
+            raise ValueError("No settings yet: call update(settings) first.")
+        if self.worker is None or not self.worker.alive:
+            view = PlaygroundView(self.plot_range(), seed=int(self.settings["seed"]))
+            density, kw = self._build_args()  # the worker holds these, not the session (which may then be freed)
+            self.worker = TrainingWorker(partial(build_trainer, density, **kw), self.scheduler, view=view,
+                                         alive=self._alive,
+                                         name=str(self.settings.get("density")))
+            self.sent = 0
+        return self.worker
+
+    def snapshot(self) -> Snapshot:
+        """The newest snapshot of this session's training (an empty one before the first Train)."""
+        return Snapshot(state="idle") if self.worker is None else self.worker.snapshot()
+
+    def busy(self, snap: Snapshot) -> bool:
+        """Whether the page should keep redrawing: training is wanted and the worker has not yet reported it over
+        (it may not have read the last message yet), or the worker says it is building, queued or running."""
+        if snap.state in ("building", "running", "queued"):
+            return True
+        if self.worker is not None and snap.handled < self.sent:
+            return self.wanted is not None
+        self.wanted = None  # the worker has read every message and is not training: the run is over
+        return False
+
+    def _send(self, method: str, wanted: str | None, create: bool = True):
+        if self.worker is None and not create:
+            return
+        getattr(self.ensure_worker(), method)()
+        self.sent += 1
+        self.wanted = wanted
 
     def start(self):
-        """Train (or resume where it stopped)."""
-        with self._lock:
-            self.ensure_trainer().resume()
-            self.divergence = None
-            self.running = True
+        self._send("start", "run")
 
     def pause(self):
-        """Stop training; waits for a chunk in progress, so the step count is final when this returns."""
-        with self._lock:
-            self.running = False
+        self._send("pause", None, create=False)
 
-    def step_once(self) -> Divergence | None:
-        """Exactly one chunk, then paused."""
-        with self._lock:
-            self.running = False
-            self.ensure_trainer().resume()
-            self.divergence = None
-            return self._chunk()
+    def step_once(self):
+        self._send("step", "step")
 
     def reset(self):
-        """Back to the seed's initial weights, empty curves, paused."""
-        with self._lock:
-            self.running = False
-            self.divergence = None
-            if self.trainer is not None:
-                self.trainer.reset()
+        self._send("reset", None, create=False)
 
     def restore_best(self):
-        """Pause and put back the weights with the lowest test NLL so far (``Trainer.restore_best``); returns that
-        checkpoint, or None when there is no trainer or the current weights are already the best."""
-        with self._lock:
-            self.running = False
-            return None if self.trainer is None else self.trainer.restore_best()
+        self._send("restore_best", None, create=False)
 
-    def tick(self) -> Divergence | None:
-        """One UI tick: one chunk if running (checked and run under the lock), nothing otherwise."""
-        with self._lock:
-            return self._chunk() if self.running else None
-
-    def _chunk(self) -> Divergence | None:
-        div = self.ensure_trainer().run_chunk()
-        if div is not None:
-            self.running = False
-            self.divergence = div
-        return div
-
-    # ---- results ---------------------------------------------------------------------------------------------
-    def latest(self, key: str) -> float:
-        t = self.trainer
-        if t is None or t.evals.latest is None:
-            return float("nan")
-        return float(t.evals.latest.get(key, float("nan")))
+    def close(self):
+        """End the worker (a structural change, or the session is over)."""
+        if self.worker is not None:
+            self.worker.stop()
+        self.worker, self.sent, self.wanted = None, 0, None
 
     def entropy(self) -> float | None:
-        """True entropy H(p) estimated on the trainer's held-out points, -mean log p(x_test): the same points as the
-        reported KL, so KL = test NLL - H exactly.  None for uploaded data (no true density)."""
-        t = self.trainer
-        if t is None or t.test_logp is None:
-            return None
-        return float(-np.mean(np.asarray(t.test_logp, np.float64)))
+        """H(p) of the density (None for uploaded data): the floor of the test NLL."""
+        return None if self.uploaded else get_density(self.settings["density"]).entropy()
 
-    def config(self) -> dict:
-        t = self.ensure_trainer()
-        cfg = t.config_dict()
-        s = self.settings
-        cfg.update({"method": s["method"], "density": None if self.uploaded else s["density"],
+    def config(self, snap: Snapshot) -> dict:
+        cfg = dict(snap.config or {})
+        cfg.update({"method": self.settings["method"], "density": None if self.uploaded else self.settings["density"],
                     "source": "playground"})
         return cfg

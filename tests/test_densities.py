@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from flowlab import densities as D
-from flowlab.plots.core import grid
+from flowlab.layerviz.grids import plane_grid as grid
 
 NAMES = D.names()
 

@@ -1,24 +1,41 @@
-"""flowlab.session: the Playground state machine, without Streamlit."""
+"""flowlab.session: the Playground's session without Streamlit — settings to a training worker, structural changes end
+it, hyper-parameters reach it live, settings follow a choice of density or method, the fixed colour scale."""
 import time
 
 import numpy as np
 import pytest
 
-from flowlab.flow import model_log_prob, model_samples
-from flowlab.session import PlaygroundSession, data_plot_range, steps_per_second
+from flowlab import presets
+from flowlab.runtime.scheduler import Scheduler
+from flowlab.runtime.worker import Snapshot
+from flowlab.session import (PlaygroundSession, PlaygroundView, data_plot_range, data_zmax, density_zmax,
+                             divergence_advice, follow_choice, steps_line)
 from flowlab.settings import PLAYGROUND
+from flowlab.train import Divergence, build_trainer
 
 
 def tiny(**kw):
-    s, _ = PLAYGROUND.parse_query({"density": "trimodal", "layers": "2", "batch": "16", "ntrain": "500"})
+    s, _ = PLAYGROUND.parse_query({"density": "trimodal", "layers": "2", "batch": "16", "ntrain": "500",
+                                   "warmup": "0"})
     s.update(kw)
     return s
 
 
-def test_steps_per_second_skips_first_chunk():
-    assert np.isnan(steps_per_second({"step": [10], "time": [5.0]}))
-    ev = {"step": [10, 20, 30], "time": [5.0, 5.1, 5.2]}  # first chunk includes a 5 s compile
-    assert steps_per_second(ev) == pytest.approx(100.0)
+def wait_for(sess, cond, timeout=60.0):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        snap = sess.snapshot()
+        if cond(snap):
+            return snap
+        time.sleep(0.05)
+    raise AssertionError(f"timed out; last snapshot: state {snap.state}, step {snap.step}")
+
+
+@pytest.fixture
+def sess():
+    s = PlaygroundSession(scheduler=Scheduler(slots=1, max_active=4))
+    yield s
+    s.close()
 
 
 def test_data_plot_range_covers_points():
@@ -27,142 +44,97 @@ def test_data_plot_range_covers_points():
     assert x0 < 3 and x1 > 7 and y0 < -6 and y1 > 6
 
 
-def test_train_pause_step_reset_cycle():
-    s = PlaygroundSession()
-    assert s.update(tiny()) is None and s.trainer is None and s.step == 0
-    assert s.tick() is None and s.trainer is None  # not running: nothing happens
-    s.start()
-    assert s.running
-    s.tick()
-    k = s.trainer.cfg.chunk
-    assert s.step == k
-    w_after = np.asarray(s.trainer.params["W"]).copy()
-    s.pause()
-    s.tick()
-    assert s.step == k  # paused: a tick trains nothing
-    s.step_once()
-    assert s.step == 2 * k and not s.running
-    s.start()
-    s.tick()
-    assert s.step == 3 * k  # resumed where it stopped
-    init = np.asarray(s.trainer.initial_params["W"])
-    s.reset()
-    assert s.step == 0 and not s.running and s.trainer.evals["step"] == []
-    np.testing.assert_array_equal(np.asarray(s.trainer.params["W"]), init)
-    assert not np.allclose(w_after, init)
+def test_train_pause_step_reset_cycle(sess):
+    assert sess.update(tiny()) is None and sess.worker is None and sess.snapshot().step == 0
+    assert not sess.busy(sess.snapshot())
+    sess.start()
+    assert sess.busy(sess.snapshot())  # wanted at once, before the worker has read the message
+    snap = wait_for(sess, lambda s: s.state == "running" and s.step > 0 and s.view is not None)
+    assert snap.view["logq"].shape == (80, 80) and snap.view["samples"].shape[1] == 2
+    sess.pause()
+    snap = wait_for(sess, lambda s: s.state == "paused" and s.handled == sess.sent)
+    assert not sess.busy(snap) and sess.wanted is None
+    k = snap.step
+    time.sleep(0.3)
+    assert sess.snapshot().step == k  # paused: nothing trains
+    sess.step_once()
+    snap = wait_for(sess, lambda s: s.handled == sess.sent and s.state == "paused")
+    assert snap.step > k
+    sess.reset()
+    snap = wait_for(sess, lambda s: s.handled == sess.sent and s.step == 0)
+    assert snap.state == "idle" and len(snap.evals["step"]) == 0
     # same seed -> same initial weights in a brand-new session
-    s2 = PlaygroundSession()
-    s2.update(tiny())
-    np.testing.assert_array_equal(np.asarray(s2.ensure_trainer().params["W"]), init)
+    other = PlaygroundSession(scheduler=Scheduler(slots=1, max_active=4))
+    other.update(tiny())
+    other.step_once()
+    try:
+        a = wait_for(other, lambda s: s.step > 0)
+        sess.step_once()
+        b = wait_for(sess, lambda s: s.step > 0 and s.handled == sess.sent)
+        np.testing.assert_array_equal(np.asarray(a.model[1]["W"]), np.asarray(b.model[1]["W"]))
+    finally:
+        other.close()
 
 
-def test_structural_change_stops_with_message_and_lr_change_keeps_training():
-    s = PlaygroundSession()
-    s.update(tiny())
-    s.start()
-    s.tick()
-    steps = s.step
-    assert s.update(tiny(lr=1e-4)) is None  # hyper-parameter: applied in place
-    assert s.running and s.step == steps and s.trainer.hyper_kw["lr"] == 1e-4
-    assert float(s.trainer.hyper["lr"]) == pytest.approx(1e-4)
-    assert s.update(tiny(lr=1e-4, decay=5000)) is None  # the schedule is a hyper-parameter too
-    assert s.running and s.step == steps and float(s.trainer.hyper["decay"]) == 5000
-    assert s.update(tiny(lr=1e-4, decay=5000, b2=0.95)) is None  # so is Adam's β₂
-    assert s.running and s.step == steps and float(s.trainer.hyper["b2"]) == pytest.approx(0.95)
-    s.tick()
-    assert float(s.trainer.state.opt_state.hyperparams["b2"]) == pytest.approx(0.95)
-    steps = s.step
-    msg = s.update(tiny(lr=1e-4, layers=3))
-    assert not s.running and s.trainer is None
-    assert "Training stopped" in msg and "number of layers" in msg
-    # not running but trained: discarding is announced too
-    s.step_once()
-    msg = s.update(tiny(lr=1e-4, layers=3, method="exact"))
+def test_structural_change_stops_with_message_and_lr_change_keeps_training(sess):
+    sess.update(tiny())
+    sess.start()
+    wait_for(sess, lambda s: s.state == "running" and s.step > 0)
+    worker = sess.worker
+    assert sess.update(tiny(lr=1e-4)) is None  # a hyper-parameter: sent to the running worker
+    wait_for(sess, lambda s: s.handled == sess.sent)
+    assert worker.trainer.hyper_kw["lr"] == 1e-4 and float(worker.trainer.hyper["lr"]) == pytest.approx(1e-4)
+    assert sess.update(tiny(lr=1e-4, decay=5000, b2=0.95)) is None
+    wait_for(sess, lambda s: s.handled == sess.sent)
+    assert float(worker.trainer.hyper["decay"]) == 5000 and float(worker.trainer.hyper["b2"]) == pytest.approx(0.95)
+    assert sess.worker is worker and sess.busy(sess.snapshot())  # still the same run, still training
+    msg = sess.update(tiny(lr=1e-4, layers=3))
+    assert "Training stopped" in msg and "number of layers" in msg and sess.worker is None
+    worker.join(10)
+    assert not worker.alive  # the old worker ended with its settings
+    sess.step_once()
+    wait_for(sess, lambda s: s.step > 0 and s.handled == sess.sent)
+    msg = sess.update(tiny(lr=1e-4, layers=3, method="exact"))
     assert "discarded" in msg and "gradient method" in msg
-    # untrained: silent
-    assert s.update(tiny(lr=1e-4, layers=3, method="relative")) is None
-    # the initialisation is structural: it decides the starting weights
-    s.step_once()
-    msg = s.update(tiny(lr=1e-4, layers=3, method="relative", init="data"))
-    assert "discarded" in msg and "initialisation" in msg
-    assert s.ensure_trainer().init == "data"
 
 
-def test_divergence_stops_and_is_reported():
-    s = PlaygroundSession()
-    s.update(tiny(lr=1.0, clip=1e6, warmup=0))
-    s.trainer = None
-    s.ensure_trainer()
-    s.trainer.set_hyper(explode=-1e9)  # every loss "explodes": the guard must fire on the first step
-    s.start()
-    div = s.tick()
-    assert div is not None and not s.running and s.divergence is div and s.step == 0
-    assert "diverged" in div.message
+def test_uploaded_data_trains_without_kl(sess):
+    pts = np.random.default_rng(0).normal(size=(300, 2)) * [3.0, 0.5]
+    sess.update(tiny(), data=pts, data_id="abc")
+    assert sess.uploaded and sess.entropy() is None and sess.zmax() > 0
+    sess.step_once()
+    snap = wait_for(sess, lambda s: s.step > 0)
+    assert np.isnan(snap.latest["kl"]) and np.isfinite(snap.latest["test_nll"])
+    assert "uploaded data" in sess.update(tiny(), data=pts[:200], data_id="def")
 
 
-def test_uploaded_data_has_no_truth():
-    rng = np.random.default_rng(0)
-    pts = rng.normal(size=(300, 2)) * [2.0, 0.5]
-    s = PlaygroundSession()
-    s.update(tiny(), data=pts, data_id="abc")
-    s.step_once()
-    assert s.uploaded and s.entropy() is None and np.isnan(s.latest("kl")) and np.isfinite(s.latest("test_nll"))
-    assert len(s.trainer.x_test) == 30  # 10 % held out
-    msg = s.update(tiny(), data=pts[:200], data_id="def")
-    assert "uploaded data" in msg
+def test_follow_choice_loads_the_tuned_settings_and_keeps_what_was_set_by_hand():
+    s = PLAYGROUND.defaults(density="moons", method="relative")
+    s = {**s, "method": "self_normalizing", "lr": 0.003}
+    out, msg = follow_choice(s, edited={"lr"})
+    snf = presets.tuned("moons", "self_normalizing")
+    assert out["batch"] == snf.batch and out["lam"] == snf.lam and out["b2"] == snf.b2
+    assert out["lr"] == 0.003  # set by hand: kept
+    assert "self-normalizing" in msg and "batch size 256" in msg and "kept the learning rate, which you set" in msg
+    out2, msg2 = follow_choice(out, edited=set())
+    assert out2 == {**out, "lr": snf.lr} and msg2.endswith(".")
 
 
-def test_model_helpers_shapes():
-    s = PlaygroundSession()
-    s.update(tiny())
-    t = s.ensure_trainer()
-    lp = model_log_prob(t.spec, t.params, t.norm, np.zeros((7, 2)))
-    smp = model_samples(t.spec, t.params, t.norm, seed=1)
-    assert lp.shape == (7,) and np.all(np.isfinite(lp)) and smp.shape[1] == 2 and np.all(np.isfinite(smp))
-    assert s.entropy() == pytest.approx(-np.mean(t.test_logp))
+def test_fixed_colour_scales_and_view():
+    z = density_zmax("moons")
+    assert z == density_zmax("moons") and 1.0 < z < 10.0  # cached; the moons peak is a few units
+    pts = np.random.default_rng(0).normal(size=(5000, 2))
+    zu = data_zmax(pts, data_plot_range(pts))
+    assert 0.1 < zu < 0.5  # a standard normal peaks at 1/(2π) ≈ 0.16
+    t = build_trainer("moons", layers=2, ntrain=200, ntest=50, batch=16, chunk=5)
+    v = PlaygroundView(((-1.0, 1.0), (-1.0, 1.0)), n=10, n_samples=20)(t)
+    assert v["logq"].shape == (10, 10) and v["samples"].shape == (20, 2) and np.all(np.isfinite(v["logq"]))
 
 
-def test_restore_best_pauses_and_returns_the_checkpoint():
-    s = PlaygroundSession()
-    s.update(tiny())
-    assert s.restore_best() is None  # no trainer yet
-    s.start()
-    s.tick()
-    s.tick()
-    assert s.running
-    t = s.trainer
-    t.state = t.state._replace(params={**t.params, "b": t.params["b"] + 4.0})  # the current weights are now worse
-    b = s.restore_best()
-    assert not s.running and b is t.best and t.params is b.params
-    assert s.latest("test_nll") == b.test_nll
-    assert s.restore_best() is None  # already in place
-
-
-def test_pause_waits_for_the_chunk_in_progress():
-    """A Pause arriving (on another thread, as Streamlit delivers it) while a tick is inside a chunk returns only
-    after that chunk, so the step count read after pause() is final."""
-    import threading
-
-    s = PlaygroundSession()
-    s.update(tiny(layers=20, batch=512))
-    s.step_once()  # compile first
-    t = s.trainer
-    entered = threading.Event()
-    real = t.run_chunk
-
-    def slow_chunk():
-        entered.set()
-        out = real()
-        time.sleep(0.3)  # a chunk that is still busy when the click arrives
-        return out
-
-    t.run_chunk = slow_chunk
-    s.start()
-    worker = threading.Thread(target=s.tick)
-    worker.start()
-    assert entered.wait(10)
-    s.pause()
-    after_pause = s.step
-    worker.join()
-    assert s.step == after_pause and not s.running
-    assert s.tick() is None and s.step == after_pause  # paused: ticks train nothing
+def test_divergence_advice_and_deep_flow_line():
+    d = Divergence(12, 0.3, "Training diverged at step 12.")
+    a = divergence_advice(d, (40, 1.234))
+    assert "lower the learning rate (e.g. to 0.1)" in a and "**Best** puts back the weights of step 40" in a
+    assert "**Best**" not in divergence_advice(d, None)
+    assert steps_line(Snapshot(steps_per_s=120.0), 200).startswith("200 layers: this session trains 120 ")
+    assert steps_line(Snapshot(steps_per_s=120.0), 50) is None

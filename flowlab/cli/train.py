@@ -19,7 +19,8 @@ from flowlab import presets
 from flowlab.cli import Parser, fail
 from flowlab.densities import get_density
 from flowlab.files import save_model
-from flowlab.plots.core import density_figure, grid
+from flowlab.layerviz.grids import plane_grid
+from flowlab.plots.core import density_figure
 from flowlab.settings import TRAIN
 from flowlab.train import CHUNK_CHOICES, HEADLESS_CHUNK_SCALE, build_trainer, chunk_steps_for, train_candidates
 
@@ -148,7 +149,7 @@ def write_outputs(out: Path, density: str, trainer, cands, settings: dict):
                "settings": {k: (v if not isinstance(v, float) or np.isfinite(v) else str(v))
                             for k, v in settings.items()}}
     (out / "metrics.json").write_text(json.dumps(summary, indent=1))
-    xs, ys, pts = grid(d.plot_range, 160)
+    xs, ys, pts = plane_grid(d.plot_range, 160)
     fig = density_figure(xs, ys, np.asarray(trainer.log_prob(pts)), name="q",
                          title=f"learned density · {density} · {settings['method']} · KL {summary['kl']:.3f} nats")
     fig.write_html(out / "density.html", include_plotlyjs="cdn")

@@ -9,14 +9,6 @@ import plotly.graph_objects as go
 from .style import DENSITY_SCALE, FONT
 
 
-def grid(plot_range, n: int = 160):
-    """Regular n x n grid over ((x0, x1), (y0, y1)): returns xs (n,), ys (n,), points (n*n, 2) row-major in y."""
-    (x0, x1), (y0, y1) = plot_range
-    xs, ys = np.linspace(x0, x1, n), np.linspace(y0, y1, n)
-    X, Y = np.meshgrid(xs, ys)
-    return xs, ys, np.stack([X.ravel(), Y.ravel()], axis=1)
-
-
 def density_figure(xs, ys, logp, title: str = "", contour: bool = False, samples=None, height: int = 420,
                    zmax=None, name: str = "p") -> go.Figure:
     """Heatmap of p = exp(log p) on the grid (log p given as (len(ys), len(xs)) or flat), optional contours and

@@ -25,9 +25,11 @@ def points_figure(points, plot_range, title: str = "", labels=None, color: str =
     return square_layout(fig, np.array([x0, x1]), np.array([y0, y1]), title, height)
 
 
-def learned_figure(xs, ys, logp, title: str = "", contour: bool = False, height: int = 340) -> go.Figure:
-    """Heatmap of the learned density exp(log q) on the grid (optionally with contour lines)."""
-    return density_figure(xs, ys, logp, title=title, contour=contour, height=height, name="q")
+def learned_figure(xs, ys, logp, title: str = "", contour: bool = False, height: int = 340,
+                   zmax: float | None = None) -> go.Figure:
+    """Heatmap of the learned density exp(log q) on the grid (optionally with contour lines); ``zmax`` fixes the top
+    of the colour scale, so it does not jump from redraw to redraw."""
+    return density_figure(xs, ys, logp, title=title, contour=contour, height=height, name="q", zmax=zmax)
 
 
 def live_curves_figure(history: dict, evals: dict, entropy: float | None = None, show_kl: bool = True,

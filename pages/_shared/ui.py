@@ -6,7 +6,9 @@ import hashlib
 from typing import NamedTuple
 
 import streamlit as st
+from streamlit.runtime import exists, get_instance
 from streamlit.runtime.pages_manager import PagesManager
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from flowlab.system import device_label
 
@@ -64,3 +66,26 @@ def upload_id(raw: bytes) -> str:
 
 def device_line() -> str:
     return f"**Device:** {device_label()}"
+
+
+LIVE_CSS = """<style>
+/* a page that redraws several times a second: never fade the previous frame while the next one is drawn */
+[data-testid="stElementContainer"][data-stale="true"] { opacity: 1 !important; transition: none !important; }
+/* room for the figures on a projector (1024x768): less empty space above the title */
+.block-container, [data-testid="stMainBlockContainer"] { padding-top: 2.2rem !important; }
+</style>"""
+
+
+def live_css():
+    """CSS of the live pages (see LIVE_CSS)."""
+    st.html(LIVE_CSS)
+
+
+def session_alive():
+    """A callable telling a background worker whether this browser session still exists (None outside a server,
+    e.g. in AppTest: the worker then relies on its idle timeout)."""
+    ctx = get_script_run_ctx()
+    if ctx is None or not exists():
+        return None
+    runtime, sid = get_instance(), ctx.session_id
+    return lambda: runtime.is_active_session(sid)

@@ -1,50 +1,40 @@
-"""AppTest of the Playground page: defaults, URL in/out, bad URL values, train/pause/step/reset, lr vs structural
-changes, CSV upload good and bad."""
+"""AppTest of the Playground page: defaults, URL in/out, bad URL values, train/pause/step/reset with the background
+worker, live learning-rate changes vs structural changes, settings that follow a choice, presets, divergence and
+drift warnings, Best, CSV upload good and bad."""
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
-
-import os
+from apputil import metric, no_errors, open_page, rerun_until, widget
 
 from flowlab import presets
 from flowlab.settings import PLAYGROUND
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PAGE = os.path.join(ROOT, "pages", "playground.py")
-TIMEOUT = 120
 TINY = {"density": "trimodal", "layers": "2", "batch": "16", "ntrain": "500", "warmup": "0"}
 
 
 def app(query=None):
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    return at.run()
+    return open_page("playground", query)
 
 
-def widget(at, key):
-    for kind in ("selectbox", "slider", "radio", "number_input", "checkbox"):
-        for w in getattr(at, kind):
-            if w.key == key:
-                return w
-    raise KeyError(key)
+def step(at) -> int:
+    return int(metric(at, "Step").replace(",", ""))
 
 
-def metric(at, label):
-    return next(m.value for m in at.metric if m.label == label)
+def sess(at):
+    return at.session_state["pg_session"]
 
 
-def no_errors(at):
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+def settled(at) -> bool:
+    """The worker has read every message the page sent and is not training."""
+    s = sess(at)
+    snap = s.snapshot()
+    return snap.handled == s.sent and snap.state not in ("building", "running", "queued")
 
 
 def test_widget_defaults_and_url_out():
     at = app()
     no_errors(at)
     d = PLAYGROUND.defaults()
-    for k in ("density", "layers", "method", "activation", "lr", "batch", "seed", "ntrain", "clip", "warmup", "decay",
-              "lam", "b2", "init", "contour"):
+    for k in PLAYGROUND.keys:
         assert widget(at, f"pg_{k}").value == d[k], k
     assert widget(at, "pg_source").value == "Toy density"
     assert [o for o in widget(at, "pg_density").options][:3] == ["Mixture of 3 Gaussians (paper's MoG)",
@@ -54,9 +44,9 @@ def test_widget_defaults_and_url_out():
                                                      ":material/restart_alt:", ":material/star:"]
     assert metric(at, "Step") == "0"
     assert not at.warning  # no URL notes
-    # every setting goes out to the URL
-    assert dict(at.query_params) == PLAYGROUND.dump_query(d)
+    assert dict(at.query_params) == PLAYGROUND.dump_query(d)  # every setting goes out to the URL
     assert any("Device:" in m.value for m in at.markdown)
+    assert [m.label for m in at.metric] == ["Step", "Steps/s", "Elapsed", "Test NLL", "KL(p‖q)"]
 
 
 def test_url_in_sets_widgets_and_comes_back_out():
@@ -70,21 +60,19 @@ def test_url_in_sets_widgets_and_comes_back_out():
         assert widget(at, f"pg_{k}").value == want[k], k
     out = dict(at.query_params)
     assert {k: out[k] for k in q} == q
-    # the Learn page's link shape
-    at = app({"density": "moons", "layers": "20", "method": "relative"})
+    at = app({"density": "moons", "layers": "20", "method": "relative"})  # the Learn page's link shape
     assert widget(at, "pg_layers").value == 20 and widget(at, "pg_method").value == "relative"
 
 
 def test_bad_url_values_fall_back_with_visible_notes():
-    at = app({"density": "unicorn", "layers": "abc", "lr": "-3", "method": "magic"})
+    at = app({"density": "unicorn", "layers": "abc", "lr": "-3", "method": "magic", "batch": "99999"})
     assert not at.exception
     d = PLAYGROUND.defaults()
-    assert widget(at, "pg_density").value == d["density"]
-    assert widget(at, "pg_layers").value == d["layers"]
-    assert widget(at, "pg_lr").value == d["lr"]
-    assert widget(at, "pg_method").value == d["method"]
+    for k in ("density", "layers", "lr", "method"):
+        assert widget(at, f"pg_{k}").value == d[k]
+    assert widget(at, "pg_batch").value == PLAYGROUND["batch"].hi  # above the maximum: clamped, not an error
     notes = " ".join(w.value for w in at.warning)
-    for bad in ("unicorn", "'abc'", "'-3'", "'magic'"):
+    for bad in ("unicorn", "'abc'", "'-3'", "'magic'", "'99999'"):
         assert bad in notes
     assert dict(at.query_params)["layers"] == str(d["layers"])  # corrected URL goes back out
 
@@ -94,91 +82,108 @@ def test_train_pause_step_reset_cycle():
     no_errors(at)
     at.button(key="pg_train").click().run()
     no_errors(at)
-    assert at.button(key="pg_train").label == "Pause"
-    s1 = int(metric(at, "Step").replace(",", ""))
-    assert s1 > 0
+    assert at.button(key="pg_train").label == "Pause"  # at once, before the worker has reported anything
+    rerun_until(at, lambda a: step(a) > 0)
     assert np.isfinite(float(metric(at, "KL(p‖q)"))) and np.isfinite(float(metric(at, "Test NLL")))
-    at.run()  # a rerun while running trains one more chunk
-    s2 = int(metric(at, "Step").replace(",", ""))
-    assert s2 == 2 * s1
+    s1 = step(at)
+    rerun_until(at, lambda a: step(a) > s1)  # training goes on between redraws, not inside them
     model = at.session_state["flowlab_model"]
     assert set(model) == {"spec", "params", "norm", "density", "data", "labels", "method", "source"}
     assert model["density"] == "trimodal" and model["source"] == "playground" and model["spec"].layers == 2
     assert model["data"].shape[1] == 2 and len(model["data"]) <= 2000 and len(model["labels"]) == len(model["data"])
     at.button(key="pg_train").click().run()  # pause
+    rerun_until(at, settled)
     assert at.button(key="pg_train").label == "Resume"
+    paused = step(at)
     at.run()
-    assert int(metric(at, "Step").replace(",", "")) == s2  # paused: nothing trains
+    assert step(at) == paused  # paused: nothing trains
     assert any(e.label == "Compare with the truth" for e in at.expander)
     assert any("KL(p‖q) =" in m.value for m in at.markdown)
+    assert [b.label for b in at.get("download_button")] == ["Model (.npz)", "Curves (.csv)",
+                                                             "Learned density (.html)", "Curves figure (.html)"]
     at.button(key="pg_step_btn").click().run()
-    assert int(metric(at, "Step").replace(",", "")) == s2 + s1
+    rerun_until(at, lambda a: settled(a) and step(a) > paused)
     assert at.button(key="pg_train").label == "Resume"
-    w_trained = np.asarray(at.session_state["pg_session"].trainer.params["W"])
     at.button(key="pg_reset").click().run()
+    rerun_until(at, lambda a: settled(a) and step(a) == 0)
     no_errors(at)
-    assert metric(at, "Step") == "0" and at.button(key="pg_train").label == "Train"
-    t = at.session_state["pg_session"].trainer
-    np.testing.assert_array_equal(np.asarray(t.params["W"]), np.asarray(t.initial_params["W"]))
-    assert not np.allclose(w_trained, np.asarray(t.initial_params["W"]))
+    assert at.button(key="pg_train").label == "Train"
 
 
 def test_lr_change_applies_live_structural_change_stops():
     at = app(TINY)
     at.button(key="pg_train").click().run()
-    steps = int(metric(at, "Step").replace(",", ""))
+    rerun_until(at, lambda a: step(a) > 0)
+    worker = sess(at).worker
     widget(at, "pg_lr").set_value(0.0005).run()
     no_errors(at)
-    sess = at.session_state["pg_session"]
-    assert sess.running and sess.trainer.hyper_kw["lr"] == 0.0005
-    assert int(metric(at, "Step").replace(",", "")) > steps  # kept training, no reset
-    assert dict(at.query_params)["lr"] == "0.0005"
+    rerun_until(at, lambda a: worker.trainer.hyper_kw["lr"] == 0.0005)
+    s = step(at)
+    rerun_until(at, lambda a: step(a) > s)  # kept training, no reset
+    assert sess(at).worker is worker and dict(at.query_params)["lr"] == "0.0005"
     widget(at, "pg_layers").set_value(3).run()
-    assert not at.session_state["pg_session"].running
+    assert sess(at).worker is None
     assert any("Training stopped" in w.value and "number of layers" in w.value for w in at.warning)
     assert at.button(key="pg_train").label == "Train"
 
 
+def test_choosing_a_method_loads_its_tuned_settings_and_keeps_hand_edits():
+    at = app({"density": "moons"})
+    widget(at, "pg_lr").set_value(0.0042).run()  # set by hand
+    widget(at, "pg_method").set_value("self_normalizing").run()
+    no_errors(at)
+    snf = presets.tuned("moons", "self_normalizing")
+    assert widget(at, "pg_batch").value == snf.batch and widget(at, "pg_lam").value == snf.lam
+    assert widget(at, "pg_lr").value == 0.0042
+    info = " ".join(i.value for i in at.info)
+    assert "Loaded the tuned settings for Two moons (paper) with the self-normalizing" in info
+    assert "kept the learning rate, which you set" in info
+    widget(at, "pg_density").set_value("sine").run()
+    assert widget(at, "pg_init").value == presets.tuned("sine", "self_normalizing").init
+
+
 def test_divergence_warning_explains_and_points_to_best():
     """A divergence stops training with the guard's message, a hint with a lower learning rate, and (when an earlier
-    chunk had a lower test NLL than the weights left in place) the ★ Best step to go back to."""
+    chunk had a lower test NLL than the weights left in place) the Best step to go back to."""
     at = app(TINY)
-    at.button(key="pg_step_btn").click().run()
-    at.button(key="pg_step_btn").click().run()
+    for _ in range(2):
+        at.button(key="pg_step_btn").click().run()
+        rerun_until(at, settled)
     no_errors(at)
-    sess = at.session_state["pg_session"]
-    t = sess.trainer
+    t = sess(at).worker.trainer
     best_step = t.best.step
     # damage the weights (the rollback target too), then make every loss count as exploded: the guard fires at once
-    bad = {**t.state.params, "W": 3.0 * t.state.params["W"]}
-    t.state = t.state._replace(params=bad)
+    t.state = t.state._replace(params={**t.state.params, "W": 3.0 * t.state.params["W"]})
     t._prev = t.state
     t.set_hyper(explode=-1e9)
     at.button(key="pg_step_btn").click().run()
+    rerun_until(at, lambda a: settled(a) and any("diverged" in w.value for w in a.warning))
     no_errors(at)
     warn = next(w.value for w in at.warning if "diverged" in w.value)
     assert "rolled back" in warn and "lower the learning rate (e.g. to" in warn
     assert f"**Best** puts back the weights of step {best_step:,}" in warn
-    assert not sess.running and at.button(key="pg_train").label == "Resume"  # stopped, trained weights kept
-    # with nothing better to go back to, the hint does not offer it
-    t.best = None
+    assert at.button(key="pg_train").label == "Resume"  # stopped, trained weights kept
+    t.best = None  # with nothing better to go back to, the hint does not offer it
     at.button(key="pg_step_btn").click().run()
+    rerun_until(at, lambda a: settled(a) and sess(a).snapshot().best is None
+                and any("diverged" in w.value for w in a.warning))
     warns = [w.value for w in at.warning if "diverged" in w.value]
     assert len(warns) == 1 and "lower the learning rate" in warns[0] and "**Best**" not in warns[0]
 
 
 def test_snf_inverse_drift_warning_is_shown():
-    """Learned inverses knocked far off W⁻¹ (R = 20 W⁻¹: one chunk of Adam steps cannot pull them back) bring a
-    warning that names ‖R W − I‖ and λ; healthy ones do not."""
+    """Learned inverses knocked far off W⁻¹ (R = 20 W⁻¹: one chunk cannot pull them back) bring a warning that names
+    ‖R W − I‖ and λ; healthy ones do not."""
     at = app({**TINY, "method": "self_normalizing", "lam": "3"})
     at.button(key="pg_step_btn").click().run()
+    rerun_until(at, lambda a: settled(a) and step(a) > 0)
     no_errors(at)
     assert not any("learned inverses" in w.value for w in at.warning)
-    t = at.session_state["pg_session"].trainer
+    t = sess(at).worker.trainer
     t.state = t.state._replace(params={**t.state.params, "R": 20.0 * t.state.params["R"]})
     at.button(key="pg_step_btn").click().run()
-    no_errors(at)
-    assert any("learned inverses no longer match" in w.value and "λ (now 3)" in w.value for w in at.warning)
+    rerun_until(at, lambda a: settled(a) and any("learned inverses no longer match" in w.value for w in a.warning))
+    assert any("λ (now 3)" in w.value for w in at.warning)
 
 
 def test_presets_load_values():
@@ -200,8 +205,7 @@ def test_presets_load_values():
     assert at.query_params["b2"] == "0.999"
     next(b for b in at.button if b.label == "Tuned preset").click().run()
     assert widget(at, "pg_init").value == "data" and widget(at, "pg_b2").value == pytest.approx(0.99)
-    # no paper preset for densities the paper did not use
-    at = app({"density": "rings"})
+    at = app({"density": "rings"})  # no paper preset for densities the paper did not use
     assert next(b for b in at.button if b.label == "Paper preset").disabled
 
 
@@ -211,12 +215,16 @@ def _upload(at, name, content):
     return at.run()
 
 
-def test_csv_upload_good_trains_without_kl():
+def test_csv_upload_sits_next_to_the_data_choice_and_trains_without_kl():
     at = app(TINY)
+    at.radio(key="pg_source").set_value("Upload CSV").run()
+    side = [type(e).__name__ for e in at.sidebar]
+    assert at.sidebar.file_uploader and side.index("FileUploader") < side.index("Selectbox")
     pts = np.random.default_rng(0).normal(size=(200, 2)) * [3.0, 0.5]
     at = _upload(at, "pts.csv", ("x,y\n" + "\n".join(f"{a},{b}" for a, b in pts)).encode())
     no_errors(at)
     at.button(key="pg_step_btn").click().run()
+    rerun_until(at, lambda a: settled(a) and step(a) > 0)
     no_errors(at)
     assert metric(at, "KL(p‖q)") == "n/a" and np.isfinite(float(metric(at, "Test NLL")))
     assert not any(e.label == "Compare with the truth" for e in at.expander)
@@ -239,20 +247,21 @@ def test_csv_upload_bad_is_rejected_precisely(content, match):
 
 def test_best_button_restores_the_lowest_test_nll():
     at = app(TINY)
-    at.button(key="pg_best").click().run()  # nothing trained yet: says so, changes nothing
+    at.button(key="pg_best").click().run()  # nothing trained yet: nothing to do, nothing breaks
     no_errors(at)
-    assert any("Nothing to restore" in i.value for i in at.info)
     for _ in range(3):
         at.button(key="pg_step_btn").click().run()
+        rerun_until(at, settled)
     at.number_input(key="pg_lr").set_value(1e-6).run()  # so the next chunk cannot repair what we spoil
-    t = at.session_state["pg_session"].trainer
+    t = sess(at).worker.trainer
     t.state = t.state._replace(params={**t.state.params, "b": t.state.params["b"] + 4.0})  # spoil the weights
     at.button(key="pg_step_btn").click().run()
+    rerun_until(at, settled)
     spoiled = float(metric(at, "Test NLL"))
     best = t.best
     assert spoiled > best.test_nll + 1.0
     at.button(key="pg_best").click().run()
+    rerun_until(at, lambda a: settled(a) and abs(float(metric(a, "Test NLL")) - best.test_nll) < 1e-3)
     no_errors(at)
-    assert any(f"Restored the weights of step {best.step:,}" in i.value for i in at.info)
-    assert float(metric(at, "Test NLL")) == pytest.approx(best.test_nll, abs=1e-3)
+    assert any(f"Restored the weights of step {best.step:,}" in c.value for c in at.caption)
     assert at.button(key="pg_train").label == "Resume"

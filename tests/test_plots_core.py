@@ -2,7 +2,8 @@
 import numpy as np
 import plotly.graph_objects as go
 
-from flowlab.plots.core import density_figure, grid, log_ticks
+from flowlab.layerviz.grids import plane_grid as grid
+from flowlab.plots.core import density_figure, log_ticks
 from flowlab.plots.playground import compare_figure, learned_figure, live_curves_figure, points_figure
 
 
