@@ -26,9 +26,10 @@ from .train import Divergence, build_trainer, chunk_steps_for
 
 _NAMES = {k: PLAYGROUND[k].noun[0].lower() + PLAYGROUND[k].noun[1:] for k in STRUCTURAL}
 _NAMES["data"] = "the uploaded data"
-GRID_N = 80  # the learned density's resolution on the page
-N_SAMPLES = 1000  # samples from the flow on the page
+GRID_N = 64  # the learned density's resolution on the page (64² points: one jitted block)
+N_SAMPLES = 600  # samples from the flow on the page
 LIVE_TEST_POINTS = 2000  # held-out points evaluated after every chunk while training live
+LIVE_CHUNK_SCALE = 2.0  # chunks twice the cost model's reference: still several snapshots a second
 
 
 def data_plot_range(points, margin: float = 0.15):
@@ -179,7 +180,8 @@ class PlaygroundSession:
     def _build_args(self) -> tuple:
         s = self.settings
         kw = dict(layers=s["layers"], method=s["method"], activation=s["activation"], batch=s["batch"],
-                  chunk=chunk_steps_for(s["layers"], s["batch"], s["method"]), seed=s["seed"], init=s["init"],
+                  chunk=chunk_steps_for(s["layers"], s["batch"], s["method"], LIVE_CHUNK_SCALE), seed=s["seed"],
+                  init=s["init"],
                   **{k: s[k] for k in HYPER})
         if self.data is not None:
             return None, dict(data=self.data, **kw)

@@ -13,16 +13,19 @@ from flowlab.densities import get_density
 from flowlab.flow import model_log_prob
 from flowlab.gradients import REGISTRY as METHODS
 from flowlab.layerviz.grids import plane_grid
-from flowlab.plots.playground import compare_figure, learned_figure, live_curves_figure, points_figure
-from flowlab.plots.style import ORANGE
+from flowlab.plots.live import density_panel, points_panel, samples_panel
+from flowlab.plots.playground import compare_figure, learned_figure, live_curves_figure
 from flowlab.session import PlaygroundSession, divergence_advice, follow_choice, steps_line
 from flowlab.settings import PLAYGROUND
+from pages._shared.live import live_panels
 from pages._shared.ui import (WARN, device_line, live_css, page_setup, session_alive, sync_query, upload_id,
                               url_notes)
 
-TICK_S = 0.2  # seconds between redraws while training
+TICK_S = 0.2  # seconds between redraws of the metrics and panels while training
+CURVES_S = 1.0  # seconds between redraws of the curves while training
 TRUTH_N = 100  # resolution of the truth comparison (cached per density)
-PANEL_H = 300  # height of the three density panels (px)
+PANEL_H = 300  # largest height of the three panels (px); their width follows the page, equal aspect
+CURVES_H = 230
 ss = st.session_state
 K = {k: f"pg_{k}" for k in PLAYGROUND.keys}  # widget keys
 CHOICE = ("density", "method")  # changing one of these loads that combination's tuned settings
@@ -201,16 +204,12 @@ def _truth_grid(density_name: str, n: int):
     return xs, ys, np.asarray(d.log_prob(pts.astype(np.float32)), np.float64)
 
 
-def _target_figure():
-    """The data panel: static while training, so it is built once per data source."""
-    key = (sess.data_id, settings["density"], settings["seed"], PANEL_H)
-    if ss.get("pg_target_fig", (None,))[0] != key:
-        if sess.uploaded:
-            pts, lab, title = data[:2000], None, "uploaded points"
-        else:
-            (pts, lab), title = _target(settings["density"], settings["seed"]), "target samples"
-        ss["pg_target_fig"] = (key, points_figure(pts, sess.plot_range(), title, labels=lab, height=PANEL_H))
-    return ss["pg_target_fig"][1]
+def _target_points():
+    """(points, labels or None, title) of the data panel."""
+    if sess.uploaded:
+        return data[:2000], None, "uploaded points"
+    pts, lab = _target(settings["density"], settings["seed"])
+    return pts, lab, "target samples"
 
 
 def _publish_model(snap):
@@ -227,6 +226,7 @@ def _publish_model(snap):
 
 @st.fragment(run_every=TICK_S if ready and busy0 else None)
 def live():
+    """Metrics, notes and the three panels, from the newest snapshot (training happens in the worker)."""
     if not ready:
         return
     snap = sess.snapshot()
@@ -254,27 +254,39 @@ def live():
         st.warning(divergence_advice(snap.divergence, snap.best), icon=WARN)
     if snap.drift:
         st.warning(snap.drift, icon=WARN)
-
-    c1, c2, c3 = st.columns(3)
-    c1.plotly_chart(_target_figure(), key="pg_fig_target", config={"displayModeBar": False})
+    prange = sess.plot_range()
+    pts, lab, title = _target_points()
+    panels = [points_panel(pts, prange, title, labels=lab)]
     v = snap.view
     if v is not None and snap.step > 0:
-        c2.plotly_chart(learned_figure(v["xs"], v["ys"], v["logq"], "learned density q(x)", contour=settings["contour"],
-                                       height=PANEL_H, zmax=sess.zmax()),
-                        key="pg_fig_learned", config={"displayModeBar": False})
-        c3.plotly_chart(points_figure(v["samples"], sess.plot_range(), "samples from the flow", color=ORANGE,
-                                      height=PANEL_H), key="pg_fig_samples", config={"displayModeBar": False})
-        st.plotly_chart(live_curves_figure(snap.history, snap.evals, entropy, show_kl=not sess.uploaded),
-                        key="pg_fig_curves", config={"displayModeBar": False})
+        panels += [density_panel(v["logq"], prange, sess.zmax(), "learned density q(x)"),
+                   samples_panel(v["samples"], prange)]
         _publish_model(snap)
-    else:
-        c2.info("Press **Train** (or **Step**) to build the flow; the learned density and its samples appear here.")
+    live_panels(panels, key="pg_live", frame=snap.seq, max_height=PANEL_H)
+    if v is None or snap.step == 0:
+        st.info("Press **Train** (or **Step**) to build the flow; the learned density and its samples appear next "
+                "to the target.")
     if busy0 and not busy:  # the run ended on its own (divergence, idle pause) or was paused: redraw the page
         st.rerun(scope="app")
     ss["pg_last_snap"] = snap
 
 
+@st.fragment(run_every=CURVES_S if ready and busy0 else None)
+def curves():
+    """The training curves, redrawn once a second (a plotly figure costs the browser far more than the panels)."""
+    snap = sess.snapshot()
+    if not ready or snap.step == 0:
+        return
+    st.plotly_chart(live_curves_figure(snap.history, snap.evals, sess.entropy(), show_kl=not sess.uploaded,
+                                       height=CURVES_H), key="pg_fig_curves", config={"displayModeBar": False})
+    if settings["contour"] and snap.view is not None:
+        v = snap.view
+        st.plotly_chart(learned_figure(v["xs"], v["ys"], v["logq"], "learned density with contours",
+                                       contour=True, height=PANEL_H, zmax=sess.zmax()), key="pg_fig_learned")
+
+
 live()
+curves()
 
 # ---- after training: compare with the truth, downloads ----------------------------------------------------------------
 snap = ss.get("pg_last_snap") or sess.snapshot()

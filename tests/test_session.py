@@ -8,7 +8,7 @@ import pytest
 from flowlab import presets
 from flowlab.runtime.scheduler import Scheduler
 from flowlab.runtime.worker import Snapshot
-from flowlab.session import (PlaygroundSession, PlaygroundView, data_plot_range, data_zmax, density_zmax,
+from flowlab.session import (GRID_N, PlaygroundSession, PlaygroundView, data_plot_range, data_zmax, density_zmax,
                              divergence_advice, follow_choice, steps_line)
 from flowlab.settings import PLAYGROUND
 from flowlab.train import Divergence, build_trainer
@@ -50,7 +50,7 @@ def test_train_pause_step_reset_cycle(sess):
     sess.start()
     assert sess.busy(sess.snapshot())  # wanted at once, before the worker has read the message
     snap = wait_for(sess, lambda s: s.state == "running" and s.step > 0 and s.view is not None)
-    assert snap.view["logq"].shape == (80, 80) and snap.view["samples"].shape[1] == 2
+    assert snap.view["logq"].shape == (GRID_N, GRID_N) and snap.view["samples"].shape[1] == 2
     sess.pause()
     snap = wait_for(sess, lambda s: s.state == "paused" and s.handled == sess.sent)
     assert not sess.busy(snap) and sess.wanted is None

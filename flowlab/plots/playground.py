@@ -78,8 +78,10 @@ def live_curves_figure(history: dict, evals: dict, entropy: float | None = None,
         fig.add_hline(y=entropy, line=dict(color=GREEN, dash="dash"), row=1, col=1,
                       annotation_text=f"true entropy H(p) = {entropy:.3f}", annotation_position="bottom right",
                       annotation_font=dict(color=GREEN, size=12))
+    # the legend sits in the NLL panel's top right corner, where the falling curves leave room
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), font=FONT, plot_bgcolor="white",
-                      legend=dict(orientation="h", y=-0.25, x=0), uirevision="curves")
+                      legend=dict(x=0.45 if show_kl else 1.0, y=1.0, xanchor="right", yanchor="top",
+                                  bgcolor="rgba(255,255,255,0.75)", font=dict(size=11)), uirevision="curves")
     fig.update_xaxes(title_text="optimiser step", gridcolor=GRID)
     if show_kl:  # both panels over the same steps (and zoom together)
         fig.update_xaxes(matches="x", row=1, col=2)

@@ -25,7 +25,8 @@ from .scheduler import Scheduler, default_scheduler
 
 IDLE_PAUSE_S = 30.0
 IDLE_STOP_S = 600.0
-PUBLISH_S = 0.2
+PUBLISH_S = 0.1
+CURVES_S = 0.5  # while running, the thinned curve columns in a snapshot are refreshed at most this often
 RATE_WINDOW_S = 5.0  # steps/s over the chunks of the last few seconds of wall time
 _LIVE: "weakref.WeakSet[TrainingWorker]" = weakref.WeakSet()  # every worker of this process that may still run
 
@@ -121,7 +122,8 @@ class TrainingWorker:
         self._note: str | None = None
         self._wall = self._wait = 0.0
         self._rate: list[tuple[float, int]] = []
-        self._last_publish = -1e9
+        self._last_publish = self._curves_at = -1e9
+        self._curves = ({}, {})
         try:
             self.trainer = self._build()
         except Exception as e:  # noqa: BLE001 - a bad setting is a sentence on the page, not a dead thread
@@ -256,10 +258,14 @@ class TrainingWorker:
             return
         b = t.best
         div = t.divergences[-1] if (t.divergences and t.stopped) else None
+        now = self.clock()
+        if state != "running" or now - self._curves_at >= CURVES_S:  # the curves need fresh columns less often
+            self._curves = (t.evals.arrays(), t.history.arrays())
+            self._curves_at = now
         self._snap = Snapshot(
             seq=self._seq, handled=self._handled, state=state, step=t.step, wall_s=self._wall, compute_s=t.elapsed, wait_s=self._wait,
             steps_per_s=self._steps_per_s(), latest=dict(t.evals.latest or {}),
-            evals=t.evals.arrays(), history=t.history.arrays(),
+            evals=self._curves[0], history=self._curves[1],
             view=self._view(t) if self._view is not None else None, model=(t.spec, t.params, t.norm),
             best=(b.step, b.test_nll) if b is not None and b.params is not t.params else None,
             divergence=div, drift=t.inverse_drift_warning(), note=kw.pop("note", self._note),

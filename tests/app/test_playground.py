@@ -165,8 +165,9 @@ def test_divergence_warning_explains_and_points_to_best():
     assert at.button(key="pg_train").label == "Resume"  # stopped, trained weights kept
     t.best = None  # with nothing better to go back to, the hint does not offer it
     at.button(key="pg_step_btn").click().run()
-    rerun_until(at, lambda a: settled(a) and sess(a).snapshot().best is None
-                and any("diverged" in w.value for w in a.warning))
+    rerun_until(at, lambda a: settled(a) and sess(a).snapshot().divergence is not None
+                and sess(a).snapshot().best is None)
+    at.run()  # the page draws the snapshot the worker settled on
     warns = [w.value for w in at.warning if "diverged" in w.value]
     assert len(warns) == 1 and "lower the learning rate" in warns[0] and "**Best**" not in warns[0]
 
@@ -196,15 +197,16 @@ def test_presets_load_values():
     next(b for b in at.button if b.label == "Tuned preset").click().run()
     d = presets.tuned("sine")
     assert widget(at, "pg_layers").value == d.layers and widget(at, "pg_lr").value == d.lr
-    # moons is tuned with the data-dependent initialisation and (relative gradient) Adam's β₂ = 0.99; the paper's
-    # preset goes back to orthogonal weights and Adam's default β₂
+    # moons is tuned with the data-dependent initialisation and (relative gradient) batch 512; the paper's preset
+    # goes back to orthogonal weights and the paper's batch 100
+    tuned = presets.tuned("moons")
     at = app({"density": "moons"})
-    assert widget(at, "pg_init").value == "data" and widget(at, "pg_b2").value == pytest.approx(0.99)
+    assert widget(at, "pg_init").value == "data" and widget(at, "pg_batch").value == tuned.batch == 512
     next(b for b in at.button if b.label == "Paper preset").click().run()
-    assert widget(at, "pg_init").value == "orthogonal" and widget(at, "pg_b2").value == pytest.approx(0.999)
-    assert at.query_params["b2"] == "0.999"
+    assert widget(at, "pg_init").value == "orthogonal" and widget(at, "pg_batch").value == 100
+    assert at.query_params["batch"] == "100"
     next(b for b in at.button if b.label == "Tuned preset").click().run()
-    assert widget(at, "pg_init").value == "data" and widget(at, "pg_b2").value == pytest.approx(0.99)
+    assert widget(at, "pg_init").value == "data" and widget(at, "pg_batch").value == tuned.batch
     at = app({"density": "rings"})  # no paper preset for densities the paper did not use
     assert next(b for b in at.button if b.label == "Paper preset").disabled
 
