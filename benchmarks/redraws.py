@@ -1,7 +1,7 @@
 """The live Playground as a browser sees it: steps per second, redraws per second and KL(p‖q) against wall time.
 
 Starts `streamlit run app.py` on a free port with an empty compilation cache (a cold start), opens the Playground in
-headless Chromium, presses Train and then reads the page 20 times a second: the step counter (a change = a redraw
+headless Chromium, presses Train and then reads the page 20 times a second (5 times with several sessions): the step counter (a change = a redraw
 that reached the browser), and the KL shown.  Reports the true steps/s (step counter over wall time), redraws/s and
 the KL at 10, 20, 30, 40 and 60 s after the click.  With ``--cli`` it also trains the same settings headless
 (`python -m flowlab train`) for the same time and prints the ratio of the two rates.
@@ -10,6 +10,7 @@ the KL at 10, 20, 30, 40 and 60 s after the click.  With ``--cli`` it also train
     python benchmarks/redraws.py --query "density=sine&method=self_normalizing" --seconds 60 --cli
     python benchmarks/redraws.py --table --seconds 60          # every density x {relative, self-normalizing}
     python benchmarks/redraws.py --sessions 10 --seconds 60    # ten browser sessions at once
+    python benchmarks/redraws.py --sessions 10 --apptest --cli # ten sessions driven server side (no browsers)
     python benchmarks/redraws.py --table --json assets/benchmarks/playground_browser_cpu.json
 """
 from __future__ import annotations
@@ -87,7 +88,7 @@ def watch(pages, seconds: float) -> list:
             except Exception:  # noqa: BLE001 - a page in the middle of a redraw
                 continue
             traces[i].append((time.time() - t0, _num(m.get("Step")), _num(m.get("KL(p‖q)"))))
-        time.sleep(0.05)
+        time.sleep(0.05 if len(pages) == 1 else 0.2)
     return traces
 
 
@@ -131,6 +132,41 @@ def browser_run(url: str, queries: list, seconds: float, viewport=(1440, 900)) -
     return traces
 
 
+def apptest_run(queries: list, seconds: float) -> list:
+    """Sessions without a browser: one thread per session drives the page through Streamlit's AppTest, rerunning it
+    at the page's own redraw interval (one full script run = one redraw), and records the step shown."""
+    import threading  # noqa: PLC0415
+
+    from streamlit.testing.v1 import AppTest  # noqa: PLC0415  (benchmark-only)
+
+    traces = [[] for _ in queries]
+    ready = threading.Barrier(len(queries) + 1)
+
+    def drive(i, q):
+        at = AppTest.from_file(str(ROOT / "pages" / "playground.py"), default_timeout=600)
+        for k, v in (kv.split("=", 1) for kv in q.split("&") if "=" in kv):
+            at.query_params[k] = v
+        at.run()
+        ready.wait()
+        t0 = time.time()
+        at.button(key="pg_train").click().run()
+        while time.time() - t0 < seconds:
+            sess = at.session_state["pg_session"]
+            time.sleep(sess.redraw_interval())
+            at.run()
+            m = {x.label: x.value for x in at.metric}
+            traces[i].append((time.time() - t0, _num(m.get("Step")), _num(m.get("KL(p‖q)"))))
+        at.session_state["pg_session"].close()
+
+    threads = [threading.Thread(target=drive, args=(i, q)) for i, q in enumerate(queries)]
+    for t in threads:
+        t.start()
+    ready.wait()
+    for t in threads:
+        t.join()
+    return traces
+
+
 def cli_rate(query: str, seconds: float) -> dict:
     """The same settings trained headless for ``seconds``: steps per second of training time."""
     s, _ = PLAYGROUND.parse_query(dict(kv.split("=", 1) for kv in query.split("&") if "=" in kv))
@@ -154,6 +190,8 @@ def main(argv=None):
     ap.add_argument("--table", action="store_true", help="every density with the relative and SNF gradients")
     ap.add_argument("--cli", action="store_true", help="also train headless for the same time and compare rates")
     ap.add_argument("--viewport", default="1440x900")
+    ap.add_argument("--apptest", action="store_true",
+                    help="no browser: each session is a thread driving the page through AppTest (server side only)")
     ap.add_argument("--json", default=None, help="write the results here (flowlab.system.write_result)")
     a = ap.parse_args(argv)
     vp = tuple(int(v) for v in a.viewport.split("x"))
@@ -163,16 +201,20 @@ def main(argv=None):
         plan = [a.query]
     rows = []
     for q in plan:
-        cache = tempfile.mkdtemp(prefix="flowlab_bench_cache_")  # cold start: compile time counts
-        proc, url = start_server(cache)
-        try:
-            traces = browser_run(url, [q] * a.sessions, a.seconds, vp)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
-            shutil.rmtree(cache, ignore_errors=True)
+        if a.apptest:
+            traces = apptest_run([q] * a.sessions, a.seconds)
+        else:
+            cache = tempfile.mkdtemp(prefix="flowlab_bench_cache_")  # cold start: compile time counts
+            proc, url = start_server(cache)
+            try:
+                traces = browser_run(url, [q] * a.sessions, a.seconds, vp)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=20)
+                shutil.rmtree(cache, ignore_errors=True)
         per = [summarise(tr, a.seconds) for tr in traces]
-        row = {"query": q or "(defaults)", "sessions": a.sessions, "per_session": per}
+        row = {"query": q or "(defaults)", "sessions": a.sessions, "mode": "apptest" if a.apptest else "browser",
+               "per_session": per}
         if a.sessions > 1:
             row["sum_steps_per_s"] = sum(p.get("steps_per_s", 0.0) for p in per)
             row["min_redraws_per_s"] = min(p.get("redraws_per_s", 0.0) for p in per)

@@ -19,7 +19,7 @@ from .densities import get_density
 from .flow import model_log_prob, model_samples
 from .gradients import REGISTRY as METHODS
 from .layerviz.grids import plane_grid
-from .runtime.scheduler import Scheduler
+from .runtime.scheduler import Scheduler, default_scheduler
 from .runtime.worker import Snapshot, TrainingWorker
 from .settings import HYPER, PLAYGROUND, STRUCTURAL
 from .train import Divergence, build_trainer, chunk_steps_for
@@ -179,9 +179,13 @@ class PlaygroundSession:
     # ---- the worker ---------------------------------------------------------------------------------------------------
     def _build_args(self) -> tuple:
         s = self.settings
+        sched = self.scheduler or default_scheduler()
+        stats = sched.stats()
+        # sessions share the slots chunk by chunk: with more of them, shorter chunks keep each page moving
+        share = max(1.0, (stats["active"] + stats["waiting"] + 1) / stats["slots"])
         kw = dict(layers=s["layers"], method=s["method"], activation=s["activation"], batch=s["batch"],
-                  chunk=chunk_steps_for(s["layers"], s["batch"], s["method"], LIVE_CHUNK_SCALE), seed=s["seed"],
-                  init=s["init"],
+                  chunk=chunk_steps_for(s["layers"], s["batch"], s["method"], LIVE_CHUNK_SCALE / share),
+                  seed=s["seed"], init=s["init"],
                   **{k: s[k] for k in HYPER})
         if self.data is not None:
             return None, dict(data=self.data, **kw)
@@ -198,6 +202,10 @@ class PlaygroundSession:
                                          name=str(self.settings.get("density")))
             self.sent = 0
         return self.worker
+
+    def redraw_interval(self) -> float:
+        """Seconds between redraws of the live panels: longer when many sessions train on this server."""
+        return (self.scheduler or default_scheduler()).redraw_interval()
 
     def snapshot(self) -> Snapshot:
         """The newest snapshot of this session's training (an empty one before the first Train)."""

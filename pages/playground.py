@@ -21,7 +21,6 @@ from pages._shared.live import live_panels
 from pages._shared.ui import (WARN, device_line, live_css, page_setup, session_alive, sync_query, upload_id,
                               url_notes)
 
-TICK_S = 0.2  # seconds between redraws of the metrics and panels while training
 CURVES_S = 1.0  # seconds between redraws of the curves while training
 TRUTH_N = 100  # resolution of the truth comparison (cached per density)
 PANEL_H = 300  # largest height of the three panels (px); their width follows the page, equal aspect
@@ -224,7 +223,10 @@ def _publish_model(snap):
                            "source": "playground"}
 
 
-@st.fragment(run_every=TICK_S if ready and busy0 else None)
+tick = sess.redraw_interval()  # 0.2 s with a few sessions, up to 1 s when many train here
+
+
+@st.fragment(run_every=tick if ready and busy0 else None)
 def live():
     """Metrics, notes and the three panels, from the newest snapshot (training happens in the worker)."""
     if not ready:
@@ -271,7 +273,7 @@ def live():
     ss["pg_last_snap"] = snap
 
 
-@st.fragment(run_every=CURVES_S if ready and busy0 else None)
+@st.fragment(run_every=max(CURVES_S, 4 * tick) if ready and busy0 else None)
 def curves():
     """The training curves, redrawn once a second (a plotly figure costs the browser far more than the panels)."""
     snap = sess.snapshot()

@@ -1,8 +1,8 @@
 """One process-wide scheduler for the training workers of every session.
 
-Two bounds: at most ``slots`` chunks run at the same moment (one per CPU core by default: a chunk runs no faster on
-two XLA threads, and JAX releases the GIL, so ``slots`` chunks run truly side by side), and at most ``max_active``
-sessions train at all.  Active sessions take turns for a slot in arrival order, one chunk per turn, so throughput is
+Two bounds: at most ``slots`` chunks run at the same moment (by default one per CPU core but one: a chunk runs no
+faster on two XLA threads, JAX releases the GIL so chunks run truly side by side, and the last core is left to the
+web server, which must keep redrawing every page), and at most ``max_active`` sessions train at all.  Active sessions take turns for a slot in arrival order, one chunk per turn, so throughput is
 shared fairly; a session that asks to train while ``max_active`` others do waits in line and is told its place.
 Settings: ``FLOWLAB_TRAIN_SLOTS`` and ``FLOWLAB_MAX_TRAINERS`` (environment), else the defaults below."""
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 from collections import deque
 from contextlib import contextmanager
 
-ACTIVE_PER_SLOT = 6  # default admission: this many training sessions per slot
+ACTIVE_PER_SLOT = 10  # default admission: this many training sessions per slot
 
 
 def _env_int(name: str, default: int) -> int:
@@ -28,7 +28,7 @@ class Scheduler:
     """Admission (``join`` / ``leave``) and fair turns (``turn``) for training workers; thread-safe."""
 
     def __init__(self, slots: int | None = None, max_active: int | None = None, clock=time.monotonic):
-        self.slots = int(slots or _env_int("FLOWLAB_TRAIN_SLOTS", os.cpu_count() or 1))
+        self.slots = int(slots or _env_int("FLOWLAB_TRAIN_SLOTS", max(1, (os.cpu_count() or 2) - 1)))
         self.max_active = int(max_active or _env_int("FLOWLAB_MAX_TRAINERS", ACTIVE_PER_SLOT * self.slots))
         self.clock = clock
         self._cv = threading.Condition()
@@ -89,6 +89,13 @@ class Scheduler:
             with self._cv:
                 self._busy -= 1
                 self._cv.notify_all()
+
+    def redraw_interval(self, base: float = 0.2, per_session: float = 0.08, most: float = 1.0) -> float:
+        """Seconds between a live page's redraws: ``base`` with a few sessions, longer as more train (each redraw
+        costs the server a script run and the browser a frame), never longer than ``most``."""
+        with self._cv:
+            active = len(self._active)
+        return min(most, max(base, per_session * active))
 
     def stats(self) -> dict:
         with self._cv:

@@ -10,6 +10,7 @@ Lifetime: a worker that nobody has asked for a snapshot for ``idle_pause_s`` pau
 background costs nothing), and after ``idle_stop_s`` (or once ``alive()`` says its session is gone) it ends."""
 from __future__ import annotations
 
+import atexit
 import queue
 import threading
 import time
@@ -125,7 +126,8 @@ class TrainingWorker:
         self._last_publish = self._curves_at = -1e9
         self._curves = ({}, {})
         try:
-            self.trainer = self._build()
+            with self.scheduler.turn(self):  # building samples data and compiles: it takes a slot like a chunk
+                self.trainer = self._build()
         except Exception as e:  # noqa: BLE001 - a bad setting is a sentence on the page, not a dead thread
             self._publish("error", error=str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {e}")
             return
@@ -225,24 +227,25 @@ class TrainingWorker:
         return True
 
     def _chunk(self):
+        """One chunk and, when due, a snapshot, both in one turn: the view's jitted work counts against the slots
+        too, so the CPU is never shared by more computations than the scheduler allows."""
         t = self.trainer
         t0 = self.clock()
         with self.scheduler.turn(self) as waited:
             div = t.run_chunk()
-        self._wait += waited
-        self._wall += self.clock() - t0
-        if self._stepping:
-            self._stepping = False
-            self._set_running(False)
-        if div is not None or t.stopped:
-            self._set_running(False)
-        now = self.clock()
-        if self._running:
-            self._rate.append((self._wall, t.step))
-            while len(self._rate) > 2 and self._rate[-1][0] - self._rate[0][0] > RATE_WINDOW_S:
-                self._rate.pop(0)
-        if not self._running or now - self._last_publish >= self.publish_s:
-            self._publish("running" if self._running else self._idle_state())
+            self._wait += waited
+            self._wall += self.clock() - t0
+            if self._stepping:
+                self._stepping = False
+                self._set_running(False)
+            if div is not None or t.stopped:
+                self._set_running(False)
+            if self._running:
+                self._rate.append((self._wall, t.step))
+                while len(self._rate) > 2 and self._rate[-1][0] - self._rate[0][0] > RATE_WINDOW_S:
+                    self._rate.pop(0)
+            if not self._running or self.clock() - self._last_publish >= self.publish_s:
+                self._publish("running" if self._running else self._idle_state())
 
     def _steps_per_s(self) -> float:
         if len(self._rate) < 2 or self._rate[-1][0] <= self._rate[0][0]:
@@ -286,6 +289,9 @@ def stop_all(timeout: float = 10.0) -> int:
     for w in ws:
         w.join(timeout)
     return len(ws)
+
+
+atexit.register(stop_all)  # no thread is left inside a jitted chunk while the interpreter shuts down
 
 
 def bytes_of(snap: Snapshot) -> int:
