@@ -118,3 +118,28 @@ class Series:
     def nbytes(self) -> int:
         """Approximate memory held: 8 bytes per value plus list overhead."""
         return sum(32 * len(c) for c in self._cols.values())
+
+
+class Frames:
+    """A bounded, evenly thinned list of (step, item) — e.g. the learned density at chunk ends, for an animation: at
+    most ``cap`` items, every ``stride``-th offered, the stride doubling when full (as in ``Series``)."""
+
+    def __init__(self, cap: int = 96):
+        if int(cap) < 2:
+            raise ValueError(f"Keep at least 2 frames, got cap={cap}.")
+        self.cap, self.stride, self.offered = int(cap), 1, 0
+        self.items: list = []
+
+    def add(self, step: int, item):
+        if self.offered % self.stride == 0:
+            self.items.append((int(step), item))
+            if len(self.items) > self.cap:
+                self.items = self.items[::2]
+                self.stride *= 2
+        self.offered += 1
+
+    def clear(self):
+        self.__init__(self.cap)
+
+    def __len__(self) -> int:
+        return len(self.items)

@@ -41,7 +41,8 @@ class Invalid(ValueError):
 
 @dataclass(frozen=True)
 class Field:
-    """One setting.  ``kind``: int, float, choice, bool, multi (several choices), ints, floats (lists).
+    """One setting.  ``kind``: int, float, choice, bool, str (free text, at most ``hi`` characters), multi (several
+    choices), ints, floats (lists).
 
     ``noun`` starts error sentences ("The learning rate must be ..."); ``label`` is the widget's label; ``url`` the
     query key ("" = the key itself, None = not in the URL); ``cli`` whether the command line offers it; ``alias``
@@ -134,6 +135,8 @@ class Field:
     def convert(self, raw):
         """The value of ``raw`` (a URL/CLI string or a Python value) in this field's type, bounds not yet checked;
         ``Invalid`` when it cannot be read."""
+        if self.kind == "str":  # free text: white space folded; the length is a bound (``hi``)
+            return " ".join(str(raw).split())
         if self.kind in ("int", "float", "choice", "bool"):
             return self._scalar(raw, self.kind)
         item = {"multi": "choice", "ints": "int", "floats": "float"}[self.kind]
@@ -149,6 +152,9 @@ class Field:
 
     def out_of_bounds(self, value) -> str | None:
         """Why ``value`` (converted) is outside the bounds, or None."""
+        if self.kind == "str":
+            return f"must have at most {int(self.hi)} characters" if self.hi is not None and len(value) > self.hi \
+                else None
         vals = value if self.kind in ("ints", "floats") else (value,)
         if self.kind in ("int", "float", "ints", "floats"):
             for v in vals:
@@ -367,4 +373,6 @@ class Schema:
                 kw["step"] = float(f.step)
         elif f.kind in ("choice", "multi"):
             kw.update(options=list(f.options()), format_func=f.label_of)
+        elif f.kind == "str" and f.hi is not None:
+            kw.update(max_chars=int(f.hi))
         return kw

@@ -15,7 +15,7 @@ from functools import lru_cache, partial
 import numpy as np
 
 from . import presets
-from .densities import get_density
+from .densities import Density, get_density
 from .flow import model_log_prob, model_samples
 from .gradients import REGISTRY as METHODS
 from .layerviz.grids import plane_grid
@@ -26,6 +26,8 @@ from .train import Divergence, build_trainer, chunk_steps_for
 
 _NAMES = {k: PLAYGROUND[k].noun[0].lower() + PLAYGROUND[k].noun[1:] for k in STRUCTURAL}
 _NAMES["data"] = "the uploaded data"
+_SOURCE_KEYS = {"toy": ("density", "ntrain"), "text": ("text", "ntrain"), "picture": ("ntrain",),
+                "draw": ("ntrain",), "upload": ()}  # what else defines the data of each source
 GRID_N = 64  # the learned density's resolution on the page (64² points: one jitted block)
 N_SAMPLES = 600  # samples from the flow on the page
 LIVE_TEST_POINTS = 2000  # held-out points evaluated after every chunk while training live
@@ -42,7 +44,7 @@ def data_plot_range(points, margin: float = 0.15):
 
 
 @lru_cache(maxsize=32)
-def density_zmax(density: str, n: int = GRID_N) -> float:
+def density_zmax(density, n: int = GRID_N) -> float:
     """The top of a density's fixed colour scale: 1.15 × the largest value of the true p on the plot grid (the
     learned density is drawn on the same scale at every redraw, so the colours do not jump)."""
     d = get_density(density)
@@ -126,8 +128,9 @@ class PlaygroundSession:
 
     def __init__(self, scheduler: Scheduler | None = None, alive=None):
         self.settings: dict | None = None
-        self.data: np.ndarray | None = None  # uploaded points (None: sample the density)
-        self.data_id: str | None = None
+        self.data: np.ndarray | None = None  # uploaded points (no true density)
+        self.custom: Density | None = None  # a density the user made (text, picture, drawing)
+        self.data_id: str | None = None  # identifies the uploaded points or the user's density
         self.worker: TrainingWorker | None = None
         self.scheduler, self._alive = scheduler, alive
         self._key = None
@@ -135,19 +138,27 @@ class PlaygroundSession:
         self.wanted: str | None = None  # "run" or "step" until the worker says the run has ended
 
     # ---- settings -----------------------------------------------------------------------------------------------------
-    def _structure(self, settings, data_id):
-        return tuple(settings[k] for k in STRUCTURAL if not (data_id and k in ("density", "ntrain"))) + (data_id,)
+    @staticmethod
+    def _relevant(settings) -> tuple:
+        """The structural keys that matter for this data source."""
+        src = settings.get("source", "toy")
+        common = tuple(k for k in STRUCTURAL if k not in ("source", "text", "density", "ntrain"))
+        return ("source",) + _SOURCE_KEYS[src] + common
 
-    def update(self, settings: dict, data=None, data_id: str | None = None) -> str | None:
-        """Apply the page's current settings.  Returns a sentence when a structural change ended the run."""
+    def _structure(self, settings, data_id):
+        return tuple(settings[k] for k in self._relevant(settings)) + (data_id,)
+
+    def update(self, settings: dict, data=None, data_id: str | None = None, custom: Density | None = None) \
+            -> str | None:
+        """Apply the page's current settings; ``data``: uploaded points, or ``custom``: a density the user made, each
+        with its ``data_id``.  Returns a sentence when a structural change ended the run."""
         msg = None
         key = self._structure(settings, data_id)
         if self.worker is not None and key != self._key:
             old = self.settings or {}
-            changed = [_NAMES[k] for k in STRUCTURAL if old.get(k) != settings.get(k)
-                       and not (data_id and k in ("density", "ntrain"))]
-            if data_id != self.data_id:
-                changed.append(_NAMES["data"] if data_id else "the data source")
+            changed = [_NAMES[k] for k in self._relevant(settings) if old.get(k) != settings.get(k)]
+            if data_id != self.data_id and old.get("source") == settings.get("source"):
+                changed.append(_NAMES["data"] if data is not None else "your density")
             what = ", ".join(changed) or "a structural setting"
             snap = self.worker.snapshot()
             if snap.state in ("running", "queued"):
@@ -157,7 +168,7 @@ class PlaygroundSession:
                 msg = f"You changed {what}, so the trained model was discarded; press Train to start a fresh run."
             self.close()
         hyper_before = None if self.settings is None else {k: self.settings[k] for k in HYPER}
-        self.settings, self.data, self.data_id, self._key = dict(settings), data, data_id, key
+        self.settings, self.data, self.custom, self.data_id, self._key = dict(settings), data, custom, data_id, key
         hyper = {k: self.settings[k] for k in HYPER}
         if self.worker is not None and hyper != hyper_before:
             self.worker.set_hyper(**hyper)
@@ -168,13 +179,20 @@ class PlaygroundSession:
     def uploaded(self) -> bool:
         return self.data is not None
 
+    @property
+    def density(self) -> Density | None:
+        """The true density being learned (a toy or the user's), None for uploaded points."""
+        if self.uploaded:
+            return None
+        return self.custom if self.custom is not None else get_density(self.settings["density"])
+
     def plot_range(self):
-        return data_plot_range(self.data) if self.uploaded else get_density(self.settings["density"]).plot_range
+        return data_plot_range(self.data) if self.uploaded else self.density.plot_range
 
     def zmax(self) -> float:
         if self.uploaded:
             return data_zmax(self.data, self.plot_range())
-        return density_zmax(self.settings["density"])
+        return density_zmax(self.density)
 
     # ---- the worker ---------------------------------------------------------------------------------------------------
     def _build_args(self) -> tuple:
@@ -189,7 +207,7 @@ class PlaygroundSession:
                   **{k: s[k] for k in HYPER})
         if self.data is not None:
             return None, dict(data=self.data, **kw)
-        return s["density"], dict(ntrain=int(s["ntrain"]), ntest=LIVE_TEST_POINTS, **kw)
+        return self.density, dict(ntrain=int(s["ntrain"]), ntest=LIVE_TEST_POINTS, **kw)
 
     def ensure_worker(self) -> TrainingWorker:
         if self.settings is None:
@@ -251,10 +269,11 @@ class PlaygroundSession:
 
     def entropy(self) -> float | None:
         """H(p) of the density (None for uploaded data): the floor of the test NLL."""
-        return None if self.uploaded else get_density(self.settings["density"]).entropy()
+        return None if self.uploaded else self.density.entropy()
 
     def config(self, snap: Snapshot) -> dict:
         cfg = dict(snap.config or {})
-        cfg.update({"method": self.settings["method"], "density": None if self.uploaded else self.settings["density"],
+        d = self.density
+        cfg.update({"method": self.settings["method"], "density": None if d is None else d.name,
                     "source": "playground"})
         return cfg

@@ -5,6 +5,7 @@ from __future__ import annotations
 from . import presets
 from .activations import ACTIVATION_NAMES, make_activation
 from .densities import REGISTRY as DENSITIES
+from .custom_densities import MAX_TEXT
 from .flow import TRAINER_INITS
 from .gradients import METHODS, PLAYGROUND_METHODS, REGISTRY as METHOD_REGISTRY, TRAIN_METHODS, by_cost, method_name
 from .schema import MAX_SHOWN, Field, Invalid, Schema, shown  # noqa: F401  (re-exported: one import for pages)
@@ -72,6 +73,14 @@ INIT = _f("init", "choice", "Initial weights", "The initialisation", choices=TRA
                "rotations with zero biases. Identity + noise: W = I plus small Gaussian noise (Keller et al. App. "
                "A.3).")
 CONTOUR = _f("contour", "bool", "Contour lines on the learned density", cli=False, group="display")
+SOURCE_LABELS = {"toy": "Toy density", "text": "Your text", "picture": "Your picture", "draw": "Draw",
+                 "upload": "Upload CSV"}
+SOURCE = _f("source", "choice", "Data", "The data source", choices=tuple(SOURCE_LABELS), labels=SOURCE_LABELS,
+            url="data", cli=False, group="structural",
+            help="A toy density, text you type, a picture or a drawing (each with its exact density, so the KL is "
+                 "known), or points from a CSV file (no true density: the held-out NLL is shown instead).")
+TEXT = _f("text", "str", "Text to learn", "The text", hi=MAX_TEXT, cli=True, group="structural",
+          help=f"Up to {MAX_TEXT} characters, e.g. your name: the flow learns to put its mass on the letters.")
 
 TRAINING_FIELDS = (DENSITY, LAYERS, METHOD, ACTIVATION, LR, BATCH, SEED, NTRAIN, CLIP, WARMUP, DECAY, LAM, B2, INIT)
 
@@ -83,7 +92,8 @@ def _playground_defaults(density: str | None = None, method: str | None = None) 
     return {"density": density, **s, **presets.PLAYGROUND_EXTRA}
 
 
-PLAYGROUND = Schema("playground", TRAINING_FIELDS + (CONTOUR,), _playground_defaults, context=("density", "method"))
+PLAYGROUND = Schema("playground", (SOURCE, TEXT) + TRAINING_FIELDS + (CONTOUR,), _playground_defaults,
+                    context=("density", "method"))
 STRUCTURAL = tuple(f.key for f in PLAYGROUND.fields if f.group == "structural")
 HYPER = tuple(f.key for f in PLAYGROUND.fields if f.group == "hyper")
 

@@ -9,17 +9,21 @@ import numpy as np
 import streamlit as st
 
 from flowlab import files, presets
+from flowlab.custom_densities import (DRAW_BOX, MAX_IMAGE_BYTES, MAX_POINTS, MIN_POINTS, image_density,
+                                      points_density, text_density)
 from flowlab.densities import get_density
 from flowlab.flow import model_log_prob
 from flowlab.gradients import REGISTRY as METHODS
 from flowlab.layerviz.grids import plane_grid
+from flowlab.plots.export import standalone_html
+from flowlab.plots.gif import density_gif, density_picture
 from flowlab.plots.live import density_panel, points_panel, samples_panel
 from flowlab.plots.playground import compare_figure, learned_figure, live_curves_figure
 from flowlab.session import PlaygroundSession, divergence_advice, follow_choice, steps_line
 from flowlab.settings import PLAYGROUND
-from pages._shared.live import live_panels
-from pages._shared.ui import (WARN, device_line, live_css, page_setup, session_alive, sync_query, upload_id,
-                              url_notes)
+from pages._shared.live import draw_canvas, live_panels
+from pages._shared.ui import (WARN, chart_config, device_line, live_css, page_setup, session_alive, sync_query,
+                              upload_id, url_notes)
 
 CURVES_S = 1.0  # seconds between redraws of the curves while training
 TRUTH_N = 100  # resolution of the truth comparison (cached per density)
@@ -28,6 +32,9 @@ CURVES_H = 230
 ss = st.session_state
 K = {k: f"pg_{k}" for k in PLAYGROUND.keys}  # widget keys
 CHOICE = ("density", "method")  # changing one of these loads that combination's tuned settings
+CUSTOM_LIMITS = ("What a flow can learn here: a fully connected flow with smooth activations makes smooth densities. "
+                 "It puts its mass where yours is, but it cannot reproduce sharp edges (letters, a picture's "
+                 "outlines), so the KL to a raster stays above zero however long it trains.")
 
 
 # ---- state ---------------------------------------------------------------------------------------------------------
@@ -89,6 +96,34 @@ def _apply_paper():
                             f"{presets.PAPER[density].epochs:,} epochs (≈ {presets.paper_steps(density):,} steps).")
 
 
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _text_density(text: str):
+    return text_density(text)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _image_density(raw: bytes, invert: bool):
+    return image_density(raw, invert)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _points_density(points: tuple, bandwidth: float):
+    return points_density(np.asarray(points), bandwidth)
+
+
+def _drawn():
+    """A stroke ended on the canvas: its points (all of them so far) become the drawing."""
+    state = ss.get("pg_draw")
+    pts = state.get("points") if hasattr(state, "get") else getattr(state, "points", None)
+    if pts is not None:
+        ss["pg_draw_points"] = [list(p)[:2] for p in pts][:MAX_POINTS]
+
+
+def _clear_drawing():
+    ss["pg_draw_points"] = []
+    ss["pg_draw_clear_n"] = ss.get("pg_draw_clear_n", 0) + 1
+
+
 def _guard(fn):
     def run():
         ss["pg_msg"] = None
@@ -114,18 +149,31 @@ sess = _session()
 
 with st.sidebar:
     st.header("Experiment")
-    source = st.radio("Data", ["Toy density", "Upload CSV"], key="pg_source", horizontal=True)
-    upload = None
-    if source == "Upload CSV":
+    st.radio(**PLAYGROUND.widget("source"), key=K["source"])
+    source = ss[K["source"]]
+    upload = picture = None
+    if source == "upload":
         upload = st.file_uploader("CSV with two numeric columns x, y (header optional, ≤ 100,000 rows)",
                                   type=["csv", "txt"], key="pg_upload")
-    st.selectbox(**PLAYGROUND.widget("density"), key=K["density"], disabled=source != "Toy density",
+    elif source == "text":
+        st.text_input(**PLAYGROUND.widget("text"), key=K["text"])
+    elif source == "picture":
+        picture = st.file_uploader(f"PNG or JPEG, up to {MAX_IMAGE_BYTES // 2**20} MB: dark pixels are dense",
+                                   type=["png", "jpg", "jpeg"], key="pg_picture")
+        st.checkbox("Invert: light pixels are dense", key="pg_invert")
+    elif source == "draw":
+        st.slider("Bandwidth of the drawn density", 0.05, 0.5, 0.15, 0.01, key="pg_bandwidth",
+                  help="Each drawn point becomes a small Gaussian of this standard deviation; the density is their "
+                       "average.")
+        st.button("Clear the drawing", icon=":material/delete:", key="pg_draw_clear", on_click=_clear_drawing,
+                  width="stretch")
+    st.selectbox(**PLAYGROUND.widget("density"), key=K["density"], disabled=source != "toy",
                  on_change=_choice_changed)
     c1, c2 = st.columns(2)
     c1.button("Tuned preset", on_click=_apply_tuned, width="stretch",
               help="FlowLab's tuned settings for this density and method (flowlab.presets.tuned).")
     c2.button("Paper preset", on_click=_apply_paper, width="stretch",
-              disabled=ss[K["density"]] not in presets.PAPER or source != "Toy density",
+              disabled=ss[K["density"]] not in presets.PAPER or source != "toy",
               help="The settings of Gresele et al. (2020), Table 2 — only for trimodal, moons and sine.")
     st.slider(**PLAYGROUND.widget("layers"), key=K["layers"], on_change=_edited, args=("layers",))
     st.radio(**PLAYGROUND.widget("method"), key=K["method"], on_change=_choice_changed)
@@ -133,7 +181,7 @@ with st.sidebar:
     for key in ("lr", "batch", "seed"):
         st.number_input(**PLAYGROUND.widget(key), key=K[key], on_change=_edited, args=(key,))
     with st.expander("More settings"):
-        st.number_input(**PLAYGROUND.widget("ntrain"), key=K["ntrain"], disabled=source != "Toy density",
+        st.number_input(**PLAYGROUND.widget("ntrain"), key=K["ntrain"], disabled=source == "upload",
                         on_change=_edited, args=("ntrain",))
         for key in ("clip", "warmup", "decay", "lam", "b2"):
             st.number_input(**PLAYGROUND.widget(key), key=K[key], on_change=_edited, args=(key,),
@@ -148,25 +196,49 @@ sync_query(out_q)
 ss["pg_written_query"] = out_q
 url_notes(ss.get("pg_url_notes"))
 
-# ---- data: density or upload ---------------------------------------------------------------------------------------
-data, data_id, upload_error = None, None, None
-if upload is not None:
-    raw = upload.getvalue()
-    try:
-        data = files.parse_points_csv(raw)
-        data_id = upload_id(raw)
-    except ValueError as e:
-        upload_error = f"{upload.name}: {e}"
+# ---- data: a toy, your text / picture / drawing, or uploaded points -----------------------------------------------
+data, custom, data_id, data_error = None, None, None, None
+try:
+    if upload is not None:
+        raw = upload.getvalue()
+        data, data_id = files.parse_points_csv(raw), upload_id(raw)
+    elif source == "text":
+        custom, data_id = _text_density(settings["text"]), f"text:{settings['text']}"
+    elif picture is not None:
+        raw = picture.getvalue()
+        custom = _image_density(raw, bool(ss.get("pg_invert")))
+        data_id = f"picture:{upload_id(raw)}:{bool(ss.get('pg_invert'))}"
+    elif source == "draw":
+        pts = ss.get("pg_draw_points") or []
+        if len(pts) >= MIN_POINTS:
+            custom = _points_density(tuple(map(tuple, pts)), float(ss["pg_bandwidth"]))
+            data_id = f"draw:{upload_id(repr(pts).encode())}:{ss['pg_bandwidth']}"
+except ValueError as e:
+    data_error = f"{(upload or picture).name}: {e}" if (upload or picture) is not None else str(e)
 
-msg = sess.update(settings, data, data_id)
+msg = sess.update(settings, data, data_id, custom)
 if msg:
     ss["pg_msg"] = ("warning", msg)
-if upload_error:
-    st.error(upload_error)
-elif source == "Upload CSV" and data is None:
+if data_error:
+    st.error(data_error)
+elif source == "upload" and data is None:
     st.info("Upload a CSV of 2-D points next to *Data* in the sidebar to train on your own data. Uploaded data has "
             "no true density, so the KL is hidden and the test NLL on a held-out 10 % split is shown instead.")
-ready = source == "Toy density" or data is not None
+elif source == "picture" and custom is None:
+    st.info("Upload a picture next to *Data* in the sidebar: the flow learns a density that is high where the "
+            "picture is dark (tick *Invert* for light). Its exact density is known, so the KL is shown.")
+if source == "draw":
+    with st.expander("Your drawing", expanded=sess.snapshot().step == 0, icon=":material/draw:"):
+        d1, d2 = st.columns([1, 1.4])
+        with d1:
+            draw_canvas(ss.get("pg_draw_points") or [], DRAW_BOX, key="pg_draw", clear=ss.get("pg_draw_clear_n", 0),
+                        on_change=_drawn)
+        d2.markdown(f"Click to place points, drag to paint strokes (at least {MIN_POINTS}). Each point becomes a "
+                    "small Gaussian (the bandwidth in the sidebar), so the density you draw is exact and the KL of "
+                    "the flow to it is known.")
+if custom is not None:
+    st.caption(CUSTOM_LIMITS)
+ready = data_error is None and (source == "toy" or data is not None or custom is not None)
 if ss.get("pg_msg"):
     kind, text = ss["pg_msg"]
     getattr(st, kind)(text)
@@ -191,24 +263,32 @@ b4.button("Best", icon=":material/star:", key="pg_best", on_click=_guard(sess.re
 b5.markdown(device_line())
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _target(density_name: str, seed: int):
-    return get_density(density_name).sample_labeled(2000, seed=seed)
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _target(key: str, seed: int, _density):
+    """2000 labelled samples of the density being learned (``key`` names it: a toy's name or the user's data id)."""
+    return _density.sample_labeled(2000, seed=seed)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _truth_grid(density_name: str, n: int):
-    d = get_density(density_name)
-    xs, ys, pts = plane_grid(d.plot_range, n)
-    return xs, ys, np.asarray(d.log_prob(pts.astype(np.float32)), np.float64)
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _truth_grid(key: str, n: int, _density):
+    """The true log-density on an n × n grid over its plot range."""
+    xs, ys, pts = plane_grid(_density.plot_range, n)
+    return xs, ys, np.asarray(_density.log_prob(pts.astype(np.float32)), np.float64)
 
 
-def _target_points():
-    """(points, labels or None, title) of the data panel."""
+def _truth_key() -> str:
+    return data_id or settings["density"]
+
+
+def _target_panel(prange):
+    """The left panel: the uploaded points, samples of a toy (coloured by mode), or the exact density the user made."""
     if sess.uploaded:
-        return data[:2000], None, "uploaded points"
-    pts, lab = _target(settings["density"], settings["seed"])
-    return pts, lab, "target samples"
+        return points_panel(data[:2000], prange, "uploaded points")
+    if custom is not None:
+        xs, ys, lp = _truth_grid(_truth_key(), TRUTH_N, custom)
+        return density_panel(lp.reshape(len(ys), len(xs)), prange, sess.zmax(), "your density p(x)", name="p(x)")
+    pts, lab = _target(_truth_key(), settings["seed"], sess.density)
+    return points_panel(pts, prange, "target samples", labels=lab)
 
 
 def _publish_model(snap):
@@ -216,9 +296,9 @@ def _publish_model(snap):
     if snap.model is None or snap.step == 0:
         return
     spec, params, norm = snap.model
-    pts, lab = (data[:2000], None) if sess.uploaded else _target(settings["density"], settings["seed"])
+    pts, lab = (data[:2000], None) if sess.uploaded else _target(_truth_key(), settings["seed"], sess.density)
     ss["flowlab_model"] = {"spec": spec, "params": params, "norm": norm,
-                           "density": None if sess.uploaded else settings["density"], "data": np.asarray(pts),
+                           "density": None if sess.uploaded else sess.density.name, "data": np.asarray(pts),
                            "labels": None if lab is None else np.asarray(lab), "method": settings["method"],
                            "source": "playground"}
 
@@ -257,8 +337,7 @@ def live():
     if snap.drift:
         st.warning(snap.drift, icon=WARN)
     prange = sess.plot_range()
-    pts, lab, title = _target_points()
-    panels = [points_panel(pts, prange, title, labels=lab)]
+    panels = [_target_panel(prange)]
     v = snap.view
     if v is not None and snap.step > 0:
         panels += [density_panel(v["logq"], prange, sess.zmax(), "learned density q(x)"),
@@ -280,7 +359,7 @@ def curves():
     if not ready or snap.step == 0:
         return
     st.plotly_chart(live_curves_figure(snap.history, snap.evals, sess.entropy(), show_kl=not sess.uploaded,
-                                       height=CURVES_H), key="pg_fig_curves", config={"displayModeBar": False})
+                                       height=CURVES_H), key="pg_fig_curves", config=chart_config("flowlab_curves"))
     if settings["contour"] and snap.view is not None:
         v = snap.view
         st.plotly_chart(learned_figure(v["xs"], v["ys"], v["logq"], "learned density with contours",
@@ -296,37 +375,52 @@ if ready and snap.step > 0 and not busy0 and snap.model is not None:
     spec, params, norm = snap.model
     if not sess.uploaded:
         with st.expander("Compare with the truth", expanded=True):
-            xs, ys, true_lp = _truth_grid(settings["density"], TRUTH_N)
-            _, _, g = plane_grid(get_density(settings["density"]).plot_range, TRUTH_N)
+            xs, ys, true_lp = _truth_grid(_truth_key(), TRUTH_N, sess.density)
+            _, _, g = plane_grid(sess.plot_range(), TRUTH_N)
             kl = snap.latest.get("kl", float("nan"))
             st.plotly_chart(compare_figure(xs, ys, true_lp, model_log_prob(spec, params, norm, g), kl),
-                            key="pg_fig_compare", config={"displayModeBar": False})
+                            key="pg_fig_compare", config=chart_config("flowlab_truth_vs_learned"))
             st.markdown(f"**KL(p‖q) = {_fmt(kl, '.4f')} nats** on the held-out samples (mean of log p − log q; "
                         f"test NLL {_fmt(snap.latest.get('test_nll'))}, true entropy {sess.entropy():.3f}) after "
                         f"{snap.step:,} steps.")
     with st.expander("Downloads", expanded=False):
-        name = "upload" if sess.uploaded else settings["density"]
+        name = "upload" if sess.uploaded else sess.density.name
         stem = f"flowlab_{name}_{settings['method']}_L{settings['layers']}_step{snap.step}"
         entropy = sess.entropy()
-        d1, d2, d3, d4 = st.columns(4)
-        # built when clicked, from the snapshot in view now
-        d1.download_button("Model (.npz)", lambda: files.model_bytes(spec, params, norm, sess.config(snap)),
-                           file_name=f"{stem}.npz", mime="application/octet-stream", key="pg_dl_model",
-                           icon=":material/download:")
-        d2.download_button("Curves (.csv)", lambda: files.curves_csv(snap.history, snap.evals),
-                           file_name=f"{stem}_curves.csv", mime="text/csv", key="pg_dl_curves",
-                           icon=":material/download:")
+        zmax = sess.zmax() if not sess.uploaded else None
+        grid_view = snap.view
+        d = st.columns(3)
+        # every download is built when clicked, from the snapshot in view now
+        d[0].download_button("Model (.npz)", lambda: files.model_bytes(spec, params, norm, sess.config(snap)),
+                             file_name=f"{stem}.npz", mime="application/octet-stream", key="pg_dl_model",
+                             icon=":material/download:", width="stretch")
+        d[1].download_button("Curves (.csv)", lambda: files.curves_csv(snap.history, snap.evals),
+                             file_name=f"{stem}_curves.csv", mime="text/csv", key="pg_dl_curves",
+                             icon=":material/download:", width="stretch")
+        d[2].download_button("Learned density (.png)",
+                             lambda: density_picture(grid_view["logq"], zmax or sess.zmax(), f"q(x) · {stem}"),
+                             file_name=f"{stem}_density.png", mime="image/png", key="pg_dl_png",
+                             icon=":material/image:", width="stretch", disabled=grid_view is None)
+        d[0].download_button("Training animation (.gif)",
+                             lambda: density_gif([(k, fv["logq"]) for k, fv in snap.frames], zmax or sess.zmax(),
+                                                 name),
+                             file_name=f"{stem}_training.gif", mime="image/gif", key="pg_dl_gif",
+                             icon=":material/animation:", width="stretch", disabled=len(snap.frames) < 2)
 
         def _density_html():
             xs, ys, g = plane_grid(sess.plot_range(), 140)
-            return learned_figure(xs, ys, model_log_prob(spec, params, norm, g), f"learned density · {stem}",
-                                  contour=settings["contour"], height=520).to_html(include_plotlyjs="cdn")
+            return standalone_html(learned_figure(xs, ys, model_log_prob(spec, params, norm, g),
+                                                  f"learned density · {stem}", contour=settings["contour"],
+                                                  height=520), f"{stem}_density")
 
-        d3.download_button("Learned density (.html)", _density_html, file_name=f"{stem}_density.html",
-                           mime="text/html", key="pg_dl_fig", icon=":material/download:")
-        d4.download_button("Curves figure (.html)",
-                           lambda: live_curves_figure(snap.history, snap.evals, entropy, show_kl=not sess.uploaded)
-                           .to_html(include_plotlyjs="cdn"), file_name=f"{stem}_curves.html", mime="text/html",
-                           key="pg_dl_curvefig", icon=":material/download:")
-        st.caption("Downloads are made when you click. Figures are interactive HTML (plotly.js from its CDN). Load "
-                   "the model with `flowlab.files.load_model(path)`.")
+        d[1].download_button("Learned density (.html)", _density_html, file_name=f"{stem}_density.html",
+                             mime="text/html", key="pg_dl_fig", icon=":material/download:", width="stretch")
+        d[2].download_button("Curves figure (.html)",
+                             lambda: standalone_html(live_curves_figure(snap.history, snap.evals, entropy,
+                                                                        show_kl=not sess.uploaded),
+                                                     f"{stem}_curves"),
+                             file_name=f"{stem}_curves.html", mime="text/html", key="pg_dl_curvefig",
+                             icon=":material/download:", width="stretch")
+        st.caption("Downloads are made when you click. The HTML figures open offline (plotly.js inside); their camera "
+                   "button saves a PNG. The animation shows the learned density at evenly spaced steps of this run. "
+                   "Load the model with `flowlab.files.load_model(path)`.")

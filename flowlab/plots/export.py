@@ -37,3 +37,16 @@ def write_png(fig, path: str, width: int = 1200, height: int | None = None) -> s
         finally:
             browser.close()
     return path
+
+
+def standalone_html(fig, filename: str = "flowlab") -> str:
+    """A figure as one HTML file that opens offline (plotly.js inlined), with room for every axis label and the
+    mode bar's camera button named after the figure."""
+    fig = fig.__class__(fig)  # a copy: the caller's figure keeps its layout
+    m = fig.layout.margin
+    fig.update_layout(margin=dict(l=max(m.l or 0, 70), r=max(m.r or 0, 30), t=max(m.t or 0, 60),
+                                  b=max(m.b or 0, 60)))
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
+    config = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2}}
+    return fig.to_html(include_plotlyjs=True, full_html=True, config=config)

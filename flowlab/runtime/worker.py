@@ -21,6 +21,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..history import Frames
 from ..train import Divergence, Trainer
 from .scheduler import Scheduler, default_scheduler
 
@@ -28,6 +29,7 @@ IDLE_PAUSE_S = 30.0
 IDLE_STOP_S = 600.0
 PUBLISH_S = 0.1
 CURVES_S = 0.5  # while running, the thinned curve columns in a snapshot are refreshed at most this often
+FRAMES = 96  # views kept for an animation of the run (evenly thinned)
 RATE_WINDOW_S = 5.0  # steps/s over the chunks of the last few seconds of wall time
 _LIVE: "weakref.WeakSet[TrainingWorker]" = weakref.WeakSet()  # every worker of this process that may still run
 
@@ -56,6 +58,7 @@ class Snapshot:
     place: int = 0  # place in line while queued
     error: str | None = None
     config: dict | None = None  # the trainer's settings (model files)
+    frames: tuple = ()  # (step, view) pairs over the run, evenly thinned (an animation of the training)
 
 
 class TrainingWorker:
@@ -124,6 +127,7 @@ class TrainingWorker:
         self._wall = self._wait = 0.0
         self._rate: list[tuple[float, int]] = []
         self._last_publish = self._curves_at = -1e9
+        self._frames = Frames(FRAMES)
         self._curves = ({}, {})
         try:
             with self.scheduler.turn(self):  # building samples data and compiles: it takes a slot like a chunk
@@ -208,6 +212,7 @@ class TrainingWorker:
         elif kind == "reset":
             self._set_running(False)
             t.reset()
+            self._frames.clear()
             self._wall = self._wait = 0.0
             self._note = None
         elif kind == "best":
@@ -265,11 +270,14 @@ class TrainingWorker:
         if state != "running" or now - self._curves_at >= CURVES_S:  # the curves need fresh columns less often
             self._curves = (t.evals.arrays(), t.history.arrays())
             self._curves_at = now
+        view = self._view(t) if self._view is not None else None
+        if view is not None and t.step > 0 and (not self._frames.items or self._frames.items[-1][0] != t.step):
+            self._frames.add(t.step, view)
         self._snap = Snapshot(
             seq=self._seq, handled=self._handled, state=state, step=t.step, wall_s=self._wall, compute_s=t.elapsed, wait_s=self._wait,
             steps_per_s=self._steps_per_s(), latest=dict(t.evals.latest or {}),
             evals=self._curves[0], history=self._curves[1],
-            view=self._view(t) if self._view is not None else None, model=(t.spec, t.params, t.norm),
+            view=view, model=(t.spec, t.params, t.norm), frames=tuple(self._frames.items),
             best=(b.step, b.test_nll) if b is not None and b.params is not t.params else None,
             divergence=div, drift=t.inverse_drift_warning(), note=kw.pop("note", self._note),
             config=t.config_dict(), **kw)

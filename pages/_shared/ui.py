@@ -89,3 +89,9 @@ def session_alive():
         return None
     runtime, sid = get_instance(), ctx.session_id
     return lambda: runtime.is_active_session(sid)
+
+
+def chart_config(filename: str) -> dict:
+    """Plotly's mode bar with its camera button: a PNG at twice the size shown, named after what it shows."""
+    return {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"],
+            "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2}}
