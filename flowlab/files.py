@@ -1,28 +1,76 @@
-"""Files FlowLab reads and writes.  Model files: one ``.npz`` (no pickle) holding the arrays and a JSON string with the settings.
+"""Files FlowLab reads and writes: model files, uploaded CSVs of points, curves CSV.
 
-Arrays: ``W`` (L, D, D), ``b`` (L, D), optional ``R`` (L, D, D) (self-normalizing flows), optional ``shift`` (D,)
-and ``scale`` (D,) (the standardisation h_0 = (x - shift) / scale).  Key ``config``: a 0-d unicode array holding JSON
-with at least ``{"format": "flowlab-model", "version": 1, "activation": {"name", "alpha", "beta"}}`` plus the method
-and training settings.  Loading uses ``np.load(allow_pickle=False)`` and checks every shape.
+Model file: one ``.npz`` (a zip of ``.npy`` members, no pickle): ``W`` (L, D, D), ``b`` (L, D), optional ``R`` (L, D,
+D) (self-normalizing flows), optional ``shift`` and ``scale`` (D,) (h_0 = (x - shift) / scale) and ``config``, a 0-d
+string array holding JSON: ``{"format": "flowlab-model", "version": 1, "activation": {"name", "alpha", "beta"}}`` plus
+the method and training settings.
+
+A model file may come from anyone, so ``load_model`` reads it member by member (zipfile, then numpy's .npy header
+parser) and refuses with a ValueError of one sentence, checking sizes before any data is unpacked:
+* the archive at most ``MAX_ARCHIVE_BYTES``, its directory at most ``MAX_DIRECTORY_BYTES`` (checked before zipfile
+  builds an object per listed member); only the six members above, each once, as ``.npy``, not encrypted;
+* each member's declared unpacked size (``ZipInfo.file_size``; zipfile unpacks no more) at most ``MEMBER_BYTES``,
+  what the largest model needs (L <= ``MAX_MODEL_LAYERS``, D <= ``MAX_MODEL_DIM``, float64, ``MAX_CONFIG_CHARS`` of
+  JSON): the total is at most their sum, ``MAX_MODEL_BYTES``;
+* each header (<= ``MAX_HEADER_CHARS``) before its data: real floats only (float16/32/64, either byte order; no object,
+  str, complex, structured, datetime or int), shapes within the caps and consistent with W;
+* values: finite within float32's range (FlowLab computes in float32), scale > 0, each W_k invertible in float32
+  (condition number <= ``MAX_COND``, log|det W_k| > ``MIN_LOGDET_PER_DIM`` · D);
+* config: a JSON object of <= ``MAX_CONFIG_CHARS`` characters nested <= ``MAX_CONFIG_DEPTH`` deep, the keys FlowLab
+  reads type-checked (format, version, dim, layers, activation, density, method, steps).
 """
 from __future__ import annotations
 
 import io as _io
 import json
+import math
+import os
+import struct
+import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
+from numpy.lib import format as npy
 
-from .activations import make_activation
+from .activations import ACTIVATION_NAMES, Activation, make_activation
 from .flow import FlowSpec, Norm
+from .schema import shown
 
 FORMAT = "flowlab-model"
 VERSION = 1
 
+MAX_MODEL_LAYERS = 256  # deeper than any flow FlowLab trains
+MAX_MODEL_DIM = 64  # the densities are 2-D; the format allows any D within this cap
+MAX_CONFIG_CHARS = 65_536
+MAX_CONFIG_DEPTH = 8
+MAX_HEADER_CHARS = 4096  # numpy writes ~128 characters
+MAX_DIRECTORY_BYTES = 8192  # the zip's central directory: six entries of about 100 bytes
+MAX_COND = 1e7  # ~1/eps of float32: beyond it W_k^{-1} keeps no correct digit
+MIN_LOGDET_PER_DIM = -30.0  # a geometric-mean singular value below e^-30 ≈ 1e-13: singular
+F32_MAX = float(np.finfo(np.float32).max)
+_FLOATS = ("float16", "float32", "float64")
+_NDIM = {"W": 3, "b": 2, "R": 3, "shift": 1, "scale": 1}
+_ELEMENTS = {"W": MAX_MODEL_LAYERS * MAX_MODEL_DIM ** 2, "b": MAX_MODEL_LAYERS * MAX_MODEL_DIM,
+             "R": MAX_MODEL_LAYERS * MAX_MODEL_DIM ** 2, "shift": MAX_MODEL_DIM, "scale": MAX_MODEL_DIM}
+MEMBER_BYTES = {**{k: 8 * n + MAX_HEADER_CHARS + 16 for k, n in _ELEMENTS.items()},  # float64 + magic + header
+                "config": 4 * MAX_CONFIG_CHARS + MAX_HEADER_CHARS + 16}  # numpy stores str as UTF-32
+MAX_MODEL_BYTES = sum(MEMBER_BYTES.values())
+MAX_ARCHIVE_BYTES = MAX_MODEL_BYTES + 4096  # + the zip's own headers
+_KNOWN = ", ".join(list(MEMBER_BYTES)[:-1]) + " and config"
+_LARGEST = f"the largest FlowLab model ({MAX_MODEL_LAYERS} layers of dimension {MAX_MODEL_DIM})"
+
+
+class ModelFileError(ValueError):
+    """A model file FlowLab refuses to read; the message is one sentence."""
+
 
 def model_bytes(spec: FlowSpec, params: dict, norm: Norm | None = None, config: dict | None = None) -> bytes:
-    """Serialise a model to the bytes of an .npz file."""
+    """Serialise a model to the bytes of an .npz file (within the caps ``load_model`` reads)."""
+    if int(spec.layers) > MAX_MODEL_LAYERS or int(spec.dim) > MAX_MODEL_DIM:
+        raise ValueError(f"A model file holds at most {MAX_MODEL_LAYERS} layers of dimension at most {MAX_MODEL_DIM}, "
+                         f"got {spec.layers} layers of dimension {spec.dim}.")
     arrays = {"W": np.asarray(params["W"], np.float32), "b": np.asarray(params["b"], np.float32)}
     if "R" in params:
         arrays["R"] = np.asarray(params["R"], np.float32)
@@ -33,8 +81,12 @@ def model_bytes(spec: FlowSpec, params: dict, norm: Norm | None = None, config: 
             "activation": {"name": spec.activation.name, "alpha": spec.activation.alpha, "beta": spec.activation.beta},
             **(config or {})}
     meta["dim"], meta["layers"] = int(spec.dim), int(spec.layers)
+    text = json.dumps(meta)
+    if len(text) > MAX_CONFIG_CHARS:
+        raise ValueError(f"The model's settings take {len(text):,} characters of JSON; a model file holds at most "
+                         f"{MAX_CONFIG_CHARS:,}.")
     buf = _io.BytesIO()
-    np.savez(buf, config=np.asarray(json.dumps(meta)), **arrays)
+    np.savez(buf, config=np.asarray(text), **arrays)
     return buf.getvalue()
 
 
@@ -45,74 +97,249 @@ def save_model(path, spec: FlowSpec, params: dict, norm: Norm | None = None, con
 
 
 def load_model(source) -> tuple[FlowSpec, dict, Norm | None, dict]:
-    """Load (spec, params, norm, config) from a path, bytes or a binary file object; ValueError if malformed."""
-    if isinstance(source, (bytes, bytearray)):
-        source = _io.BytesIO(source)
+    """Load (spec, params, norm, config) from a path, bytes or a binary file object.  A malformed file, or one beyond
+    the caps in the module docstring, raises ValueError with one sentence."""
+    with _open_archive(source) as zf:
+        infos = _members(zf)
+        meta, activation = _config(_read_npy(zf, infos["config"], "config"))
+        arrays = {"W": _read_npy(zf, infos["W"], "W")}
+        L, D = arrays["W"].shape[:2]
+        for key in ("b", "R", "shift", "scale"):
+            if key in infos:
+                arrays[key] = _read_npy(zf, infos[key], key, {"b": (L, D), "R": (L, D, D)}.get(key, (D,)))
+    arrays = {k: _float32(k, a) for k, a in arrays.items()}
+    _check_invertible(arrays["W"])
+    for key, n in (("dim", D), ("layers", L)):
+        if key in meta and (type(meta[key]) is not int or meta[key] != n):
+            raise ModelFileError(f"The model file's config says {key}={shown(meta[key])}, but W holds {L} layers "
+                                 f"of dimension {D}.")
+    if ("shift" in arrays) != ("scale" in arrays):
+        raise ModelFileError("The standardisation needs both 'shift' and 'scale'.")
+    if "scale" in arrays and not np.all(arrays["scale"] > 0):
+        raise ModelFileError("The model file's scale must be positive (in float32).")
+    norm = Norm(jnp.asarray(arrays["shift"]), jnp.asarray(arrays["scale"])) if "scale" in arrays else None
+    params = {k: jnp.asarray(arrays[k]) for k in ("W", "b", "R") if k in arrays}
+    return FlowSpec(int(D), int(L), activation), params, norm, meta
+
+
+# ---- model files: reading with caps -------------------------------------------------------------------------------
+@contextmanager
+def _reading(what: str):
+    """A failure of the zip or .npy parsers on hostile bytes (BadZipFile, zlib.error, EOFError, a bad CRC, numpy's
+    multi-line ValueError, ...) becomes one sentence naming ``what``."""
     try:
-        with np.load(source, allow_pickle=False) as z:
-            files = {k: z[k] for k in z.files}
-    except ValueError as e:
-        raise ValueError(f"Not a FlowLab model file: {e}") from None
-    except Exception as e:  # zipfile.BadZipFile, OSError, EOFError ...
-        raise ValueError(f"Not a FlowLab model file (expected an .npz archive): {e}") from None
+        yield
+    except ModelFileError:
+        raise
+    except Exception:  # noqa: BLE001 - parsers of untrusted bytes raise many kinds
+        raise ModelFileError(f"Not a FlowLab model file: {what} is damaged or not in the expected format.") from None
+
+
+def _open_archive(source) -> zipfile.ZipFile:
+    """The zip archive of a path, bytes or binary file object, read only up to ``MAX_ARCHIVE_BYTES``."""
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            with open(source, "rb") as f:
+                return _open_archive(f)
+        except OSError as e:
+            raise ModelFileError(f"Cannot read the model file {shown(str(source))} ({e.strerror or 'unreadable'}).") \
+                from None
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        raw = bytes(source)
+    elif hasattr(source, "read"):
+        raw = source.read(MAX_ARCHIVE_BYTES + 1)
+        if not isinstance(raw, (bytes, bytearray)):
+            raise ModelFileError("A model file must be opened in binary mode.")
+    else:
+        raise ModelFileError(f"A model file is a path, bytes or a binary file, got {type(source).__name__}.")
+    if len(raw) > MAX_ARCHIVE_BYTES:
+        raise ModelFileError(f"The model file has {len(raw):,} bytes; {_LARGEST} takes at most {MAX_ARCHIVE_BYTES:,}.")
+    end = raw.rfind(b"PK\x05\x06", max(0, len(raw) - 65_557))  # the end record, found as zipfile finds it
+    if 0 <= end <= len(raw) - 22 and struct.unpack_from("<I", raw, end + 12)[0] > MAX_DIRECTORY_BYTES:
+        raise ModelFileError(f"Not a FlowLab model file: its directory lists far more than the .npy arrays {_KNOWN}.")
+    with _reading("the file (expected an .npz archive, a zip of .npy arrays)"):
+        return zipfile.ZipFile(_io.BytesIO(raw))
+
+
+def _members(zf: zipfile.ZipFile) -> dict:
+    """Member name -> ZipInfo: each one known, present once, not encrypted, declaring an unpacked size within its
+    cap (zipfile unpacks no more than that, then checks the CRC)."""
+    infos = zf.infolist()
+    if len(infos) > len(MEMBER_BYTES):
+        raise ModelFileError(f"Not a FlowLab model file: it holds {len(infos):,} members; a model file holds only "
+                             f"the .npy arrays {_KNOWN}.")
+    out = {}
+    for info in infos:
+        key = info.filename[:-4] if info.filename.endswith(".npy") else None
+        if key not in MEMBER_BYTES:
+            raise ModelFileError(f"Not a FlowLab model file: it holds {shown(info.filename)}; a model file holds only "
+                                 f"the .npy arrays {_KNOWN}.")
+        if key in out:
+            raise ModelFileError(f"Not a FlowLab model file: it holds {info.filename} twice.")
+        if info.flag_bits & 0x1:
+            raise ModelFileError(f"The model file's {key} is encrypted; FlowLab reads plain .npz files.")
+        if info.file_size > MEMBER_BYTES[key]:
+            raise ModelFileError(f"The model file's {key} would unpack to {info.file_size:,} bytes; {_LARGEST} needs "
+                                 f"at most {MEMBER_BYTES[key]:,}.")
+        out[key] = info
     for key in ("W", "b", "config"):
-        if key not in files:
-            raise ValueError(f"Not a FlowLab model file: array {key!r} is missing.")
+        if key not in out:
+            raise ModelFileError(f"Not a FlowLab model file: array {key!r} is missing.")
+    return out
+
+
+def _read_npy(zf: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, want: tuple | None = None) -> np.ndarray:
+    """Member ``key`` as an array: its .npy header is parsed and checked (``_check_header``) before any data is
+    read, then exactly shape × itemsize bytes are read and taken as raw numbers (nothing is unpickled)."""
+    with _reading(f"its member {key}"), zf.open(info) as f:
+        version = npy.read_magic(f)
+        if version not in ((1, 0), (2, 0)):
+            raise ModelFileError(f"The model file's {key} is .npy version {version}; FlowLab reads versions 1 and 2.")
+        header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+        shape, fortran, dtype = header(f, max_header_size=MAX_HEADER_CHARS)
+        _check_header(key, shape, dtype, want)
+        n = math.prod(shape) * dtype.itemsize
+        data = f.read(n)
+        if len(data) != n:
+            raise ModelFileError(f"The model file's {key} is truncated ({len(data):,} of {n:,} bytes).")
+    return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C")
+
+
+def _check_header(key: str, shape: tuple, dtype: np.dtype, want: tuple | None):
+    """config: a 0-d string of at most MAX_CONFIG_CHARS; arrays: real floats, shape ``want`` (W: (L, D, D) within
+    the caps)."""
+    if any(n < 0 for n in shape):
+        raise ModelFileError(f"The model file's {key} has a negative shape {shown(shape)}.")
+    if key == "config":
+        if dtype.kind != "U" or shape != () or dtype.itemsize == 0:
+            raise ModelFileError("The model file's config must be a 0-d string array holding JSON.")
+        if dtype.itemsize // 4 > MAX_CONFIG_CHARS:
+            raise ModelFileError(f"The model file's config has {dtype.itemsize // 4:,} characters; at most "
+                                 f"{MAX_CONFIG_CHARS:,} are read.")
+        return
+    if dtype.kind != "f" or dtype.name not in _FLOATS:
+        raise ModelFileError(f"The model file's {key} holds {shown(str(dtype))} values; its arrays must hold real "
+                             "floats (float16, float32 or float64).")
+    if len(shape) != _NDIM[key]:
+        raise ModelFileError(f"The model file's {key} must have {_NDIM[key]} axes, got shape {shown(shape)}.")
+    if want is not None and tuple(shape) != want:
+        raise ModelFileError(f"{key} must have shape {want} to match W, got {shown(shape)}.")
+    if key == "W" and (shape[1] != shape[2] or min(shape) < 1):
+        raise ModelFileError(f"W must have shape (L, D, D), got {shown(shape)}.")
+    if key == "W" and (shape[0] > MAX_MODEL_LAYERS or shape[1] > MAX_MODEL_DIM):
+        raise ModelFileError(f"The model has {shape[0]:,} layers of dimension {shape[1]:,}; FlowLab reads models of "
+                             f"at most {MAX_MODEL_LAYERS} layers of dimension at most {MAX_MODEL_DIM}.")
+
+
+def _float32(key: str, a: np.ndarray) -> np.ndarray:
+    """``a`` as float32 (what FlowLab computes in): every value finite and within float32's range."""
+    a64 = a.astype(np.float64)
+    if not np.all(np.isfinite(a64)):
+        raise ModelFileError(f"The model file's {key} holds NaN or infinite values.")
+    if np.any(np.abs(a64) > F32_MAX):
+        raise ModelFileError(f"The model file's {key} holds values beyond float32's range (±3.4e38), in which "
+                             "FlowLab computes.")
+    return a64.astype(np.float32)
+
+
+def _check_invertible(W: np.ndarray):
+    """Every W_k invertible in float32: condition number s_max/s_min <= MAX_COND and log|det W_k| above
+    MIN_LOGDET_PER_DIM · D (else the inverse, sampling and the log-density are meaningless)."""
+    W64 = W.astype(np.float64)
+    s = np.linalg.svd(W64, compute_uv=False)
+    sign, logdet = np.linalg.slogdet(W64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cond = np.where(s[:, -1] > 0, s[:, 0] / s[:, -1], np.inf)
+    bad = (sign == 0) | ~(cond <= MAX_COND) | ~(logdet > MIN_LOGDET_PER_DIM * W.shape[1])
+    if np.any(bad):
+        k = int(np.argmax(bad))
+        raise ModelFileError(f"The model file's W_{k + 1} is singular or nearly so (condition number {cond[k]:.1e}, "
+                             f"log|det| {logdet[k]:.1f}); every layer of a flow must be invertible in float32.")
+
+
+def _json_kind(v) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}.get(
+        type(v), "a number")
+
+
+def _depth(obj) -> int:
+    """How deeply JSON lists and objects nest (0 for a scalar), counted without recursion."""
+    depth, level = 0, [obj] if isinstance(obj, (dict, list)) else []
+    while level:
+        depth += 1
+        level = [v for o in level for v in (o.values() if isinstance(o, dict) else o) if isinstance(v, (dict, list))]
+    return depth
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) <= F32_MAX  # NaN and inf fail too
+
+
+def _config(arr: np.ndarray) -> tuple[dict, Activation]:
+    """The config JSON (an object nested at most MAX_CONFIG_DEPTH deep, the keys FlowLab reads well typed) and its
+    activation."""
+    deep = f"The model file's config is nested more than {MAX_CONFIG_DEPTH} levels deep."
     try:
-        meta = json.loads(str(files["config"]))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"The model file's config is not valid JSON: {e}") from None
+        meta = json.loads(str(arr[()]))
+    except RecursionError:
+        raise ModelFileError(deep) from None
+    except ValueError as e:  # JSONDecodeError, or an integer too long to convert
+        where = f" at character {e.pos:,}" if isinstance(e, json.JSONDecodeError) else ""
+        raise ModelFileError(f"The model file's config is not valid JSON{where}.") from None
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"The model file's config must be a JSON object, got {_json_kind(meta)}.")
+    if _depth(meta) > MAX_CONFIG_DEPTH:
+        raise ModelFileError(deep)
     if meta.get("format") != FORMAT:
-        raise ValueError(f"Not a FlowLab model file: format is {meta.get('format')!r}, expected {FORMAT!r}.")
-    W, b = files["W"], files["b"]
-    if W.ndim != 3 or W.shape[1] != W.shape[2]:
-        raise ValueError(f"W must have shape (L, D, D), got {W.shape}.")
-    L, D = W.shape[0], W.shape[1]
-    if b.shape != (L, D):
-        raise ValueError(f"b must have shape {(L, D)} to match W, got {b.shape}.")
-    if "R" in files and files["R"].shape != W.shape:
-        raise ValueError(f"R must have the same shape as W {W.shape}, got {files['R'].shape}.")
-    arrays = [W, b] + ([files["R"]] if "R" in files else [])
-    if not all(np.all(np.isfinite(a)) for a in arrays):
-        raise ValueError("The model file contains NaN or infinite weights.")
+        raise ModelFileError(f"Not a FlowLab model file: format is {shown(meta.get('format'))}, expected {FORMAT!r}.")
+    v = meta.get("version", VERSION)
+    if type(v) is not int or not 1 <= v <= VERSION:
+        raise ModelFileError(f"The model file has format version {shown(v)}; this FlowLab reads version {VERSION}.")
     act = meta.get("activation", {})
-    spec = FlowSpec(int(D), int(L), make_activation(act.get("name", "smooth_leaky_relu"), act.get("alpha"),
-                                                    act.get("beta")))
-    params = {"W": jnp.asarray(W, jnp.float32), "b": jnp.asarray(b, jnp.float32)}
-    if "R" in files:
-        params["R"] = jnp.asarray(files["R"], jnp.float32)
-    norm = None
-    if "shift" in files or "scale" in files:
-        if "shift" not in files or "scale" not in files:
-            raise ValueError("The standardisation needs both 'shift' and 'scale'.")
-        if files["shift"].shape != (D,) or files["scale"].shape != (D,):
-            raise ValueError(f"shift and scale must have shape ({D},).")
-        if np.any(files["scale"] <= 0):
-            raise ValueError("scale must be positive.")
-        norm = Norm(jnp.asarray(files["shift"], jnp.float32), jnp.asarray(files["scale"], jnp.float32))
-    return spec, params, norm, meta
+    if not isinstance(act, dict):
+        raise ModelFileError(f"The model file's activation must be a JSON object (name, alpha, beta), got "
+                             f"{_json_kind(act)}.")
+    name = act.get("name", "smooth_leaky_relu")
+    if not isinstance(name, str) or name not in ACTIVATION_NAMES:
+        raise ModelFileError(f"The model file names the activation {shown(name)}; FlowLab knows "
+                             f"{', '.join(ACTIVATION_NAMES)}.")
+    for p in ("alpha", "beta"):
+        if act.get(p) is not None and not _is_number(act[p]):
+            raise ModelFileError(f"The model file's activation {p} must be a finite number, got {shown(act[p])}.")
+    for key, what in (("density", "a density name"), ("method", "a method name")):
+        if meta.get(key) is not None and not isinstance(meta[key], str):
+            raise ModelFileError(f"The model file's {key} must be {what}, got {_json_kind(meta[key])}.")
+    steps = meta.get("steps")
+    if steps is not None and not (_is_number(steps) and 0 <= steps <= 1e15):
+        raise ModelFileError(f"The model file's steps must be a count of steps, got {shown(steps)}.")
+    return meta, make_activation(name, act.get("alpha"), act.get("beta"))  # its range checks: one sentence each
 
 
 # ---- uploaded points (CSV) ----------------------------------------------------------------------------------------
 MAX_CSV_ROWS = 100_000
 MIN_CSV_ROWS = 10
+MIN_DISTINCT_POINTS = 10  # after standardising in float32
+MIN_SPREAD = 1e-6  # a column's std: the floor Norm.fit puts on the scale (a smaller spread is not standardised)
+MIN_REL_SPREAD = 1e-6  # ... and relative to the column's largest |value|: below it float32 rounding is the spread
+MIN_SV_RATIO = 1e-3  # smaller / larger singular value of the standardised points: below it they lie on a line
+MAX_ROBUST_Z = 1e6  # |x - median| / (1.4826 MAD): one point this far leaves the others one point after standardising
 
 
 def _split(line: str, delim: str | None) -> list[str]:
     return [c.strip() for c in (line.split(delim) if delim else line.split())]
 
 
-def _is_number(s: str) -> bool:
+def _float(s: str) -> float | None:
     try:
-        float(s)
-        return True
+        return float(s)
     except ValueError:
-        return False
+        return None
 
 
 def parse_points_csv(raw, max_rows: int = MAX_CSV_ROWS, min_rows: int = MIN_CSV_ROWS) -> np.ndarray:
     """Parse a CSV of 2-D points (two numeric columns, optional one-line header; comma, semicolon, tab or space
-    separated) into a float64 (N, 2) array.  Any problem raises ValueError with one precise sentence naming the row."""
+    separated) into a float64 (N, 2) array.  Any problem raises ValueError with one precise sentence naming the row;
+    the points must also be trainable in float32 once standardised (``check_points``)."""
     if isinstance(raw, (bytes, bytearray)):
         try:
             raw = bytes(raw).decode("utf-8-sig")
@@ -125,9 +352,9 @@ def parse_points_csv(raw, max_rows: int = MAX_CSV_ROWS, min_rows: int = MIN_CSV_
     first = lines[0][1]
     delim = next((d for d in (",", ";", "\t") if d in first), None)
     head = _split(first, delim)
-    if not all(_is_number(c) for c in head if c):
+    if any(_float(c) is None for c in head if c):
         if len(head) != 2:
-            raise ValueError(f"The header (line {lines[0][0]}) has {len(head)} columns; expected exactly 2 (x, y).")
+            raise ValueError(f"The header (line {lines[0][0]}) has {len(head):,} columns; expected exactly 2 (x, y).")
         lines = lines[1:]
         if not lines:
             raise ValueError("The file has a header but no data rows.")
@@ -139,25 +366,61 @@ def parse_points_csv(raw, max_rows: int = MAX_CSV_ROWS, min_rows: int = MIN_CSV_
     for r, (lineno, ln) in enumerate(lines):
         cells = _split(ln, delim)
         if len(cells) != 2:
-            raise ValueError(f"Line {lineno} has {len(cells)} columns; expected exactly 2 (x, y).")
+            raise ValueError(f"Line {lineno} has {len(cells):,} columns; expected exactly 2 (x, y).")
         for c, cell in enumerate(cells):
-            try:
-                v = float(cell)
-            except ValueError:
-                shown = cell if len(cell) <= 20 else cell[:20] + "…"
-                raise ValueError(f"Line {lineno}, column {c + 1}: {shown!r} is not a number.") from None
-            if not np.isfinite(v):
-                raise ValueError(f"Line {lineno}, column {c + 1} holds {cell!r}; NaN and infinite values are not "
+            v = _float(cell)
+            if v is None:
+                raise ValueError(f"Line {lineno}, column {c + 1}: {shown(cell)} is not a number.")
+            if not math.isfinite(v):
+                raise ValueError(f"Line {lineno}, column {c + 1} holds {shown(cell)}; NaN and infinite values are not "
                                  "allowed.")
+            if abs(v) > F32_MAX:
+                raise ValueError(f"Line {lineno}, column {c + 1} holds {shown(cell)}, beyond float32's range "
+                                 "(±3.4e38) in which FlowLab trains.")
             out[r, c] = v
-    if np.any(out.std(axis=0) == 0):
-        raise ValueError("All points share the same x or the same y; the data must spread in both directions.")
+    check_points(out, [i for i, _ in lines])
     return out
+
+
+def check_points(x: np.ndarray, linenos=None):
+    """ValueError (one sentence) unless the (N, 2) points can be standardised (as Norm.fit) and trained on in float32:
+    each column spreads, no point dominates the mean and std (MAX_ROBUST_Z), and the standardised float32 points are
+    finite, at least MIN_DISTINCT_POINTS distinct and not on a line.  ``linenos`` name the points' lines."""
+    x = np.asarray(x, np.float64)
+    line = (lambda i: f"Line {linenos[i]}") if linenos is not None else (lambda i: f"Point {i + 1}")
+    for c, name in enumerate("xy"):
+        col = x[:, c]
+        s, size = float(col.std()), float(np.max(np.abs(col)))
+        if not (s > MIN_SPREAD and s > MIN_REL_SPREAD * size):
+            raise ValueError(f"All points share (nearly) the same {name} (spread {s:.2g} around {col.mean():.6g}); "
+                             f"each column must spread by more than {MIN_SPREAD:g} and a millionth of its values.")
+        dev = np.abs(col - np.median(col))
+        ref = 1.4826 * float(np.median(dev) or np.median(dev[dev > 0]))  # MAD; of the points off the median if 0
+        i = int(np.argmax(dev))
+        if dev[i] > MAX_ROBUST_Z * ref:
+            raise ValueError(f"{line(i)} holds {name} = {col[i]:.4g}, {dev[i] / ref:.1e} typical deviations from the "
+                             "median; such an outlier dominates the standardisation (the other points collapse "
+                             "together), so remove it or fix its units.")
+    shift, scale = x.mean(0).astype(np.float32), np.maximum(x.std(0), MIN_SPREAD).astype(np.float32)  # as Norm.fit
+    with np.errstate(over="ignore", invalid="ignore"):
+        h = (x.astype(np.float32) - shift) / scale
+    ok = np.all(np.isfinite(h), axis=1)
+    if not np.all(ok):
+        i = int(np.argmin(ok))
+        raise ValueError(f"{line(i)}: standardising the points overflows float32 (they span more than ±3.4e38); "
+                         "rescale the data.")
+    n = len(np.unique(h, axis=0))
+    if n < MIN_DISTINCT_POINTS:
+        raise ValueError(f"Only {n} of the points are distinct (in float32); a density needs at least "
+                         f"{MIN_DISTINCT_POINTS} different points.")
+    sv = np.linalg.svd(h.astype(np.float64) - h.mean(0), compute_uv=False)
+    if not sv[-1] > MIN_SV_RATIO * sv[0]:
+        raise ValueError("The points lie on a line; a 2-D density needs them to spread in two directions.")
 
 
 def curves_csv(history: dict, evals: dict) -> str:
     """Training curves as CSV text: one row per optimiser step (loss, grad_norm, lr, ...) with the end-of-chunk
-    evaluation columns (test_nll, kl, and inv_err for SNF) filled on the step where they were measured and empty elsewhere."""
+    evaluation columns (test_nll, kl, and inv_err for SNF) filled on the step where they were measured, else empty."""
     history = {k: list(history[k]) for k in history}  # plain lists (a Series builds each column on access)
     evals = {k: list(evals[k]) for k in evals}
     cols = [k for k in history if k != "step"]

@@ -10,7 +10,7 @@ import streamlit as st
 from flowlab import layerviz as lv
 from flowlab.densities import REGISTRY
 from flowlab.plots import layers as PL
-from flowlab.settings import LAYERS_PAGE
+from flowlab.settings import LAYERS_PAGE, MAX_NAME_CHARS, literal, plain
 from pages._shared.ui import page_setup, sync_query, upload_id, url_notes
 
 page_setup()
@@ -89,7 +89,8 @@ def _train_here(density: str, layers: int) -> lv.LayerModel:
 
 
 def _from_file():
-    """(model or None, error sentence or None).  A bad file keeps the last good one."""
+    """(model or None, error sentence as markdown or None).  A bad file keeps the last good one.  The sentence echoes
+    the file's name and values, so both are ``literal`` code spans (shown as-is, never as markdown)."""
     last = ss.get("ly_file", (None, None, None))[2]
     if upload is None:
         return last, None
@@ -100,7 +101,7 @@ def _from_file():
     try:
         m = lv.model_from_file(raw)
     except ValueError as e:
-        return last, f"{upload.name}: {e}"
+        return last, f"{literal(upload.name, MAX_NAME_CHARS)}: {plain(e)}"
     ss["ly_file"] = (h, upload.name, m)
     return m, None
 
@@ -116,7 +117,7 @@ elif source == "file":
     if err:
         st.error(err)
         if model is not None:
-            st.info(f"Still showing the previous file, {ss['ly_file'][1]}.")
+            st.info(f"Still showing the previous file, {literal(ss['ly_file'][1], MAX_NAME_CHARS)}.")
     elif model is None:
         st.info("Upload a FlowLab model file (.npz) in the sidebar; the Playground's *Downloads* has one.")
 else:

@@ -1,5 +1,4 @@
 """flowlab.files: model files round trip, uploaded-CSV validation, curves CSV."""
-import io as _io
 
 import jax
 import numpy as np
@@ -59,7 +58,8 @@ def test_csv_good_with_and_without_header():
     ("x,y\n" + "1,2\n" * 12 + "nan,1\n", r"Line 14, column 1 .*NaN"),
     ("x,y\n" + "1,2\n" * 12 + "4,inf\n", r"Line 14, column 2 .*infinite"),
     ("x,y\n" + "1,2\n" * 3, "only 3 data rows"),
-    ("x,y\n" + "\n".join(f"1,{i}" for i in range(20)), "same x or the same y"),
+    ("x,y\n" + "\n".join(f"1,{i}" for i in range(20)), r"share \(nearly\) the same x"),
+    ("x,y\n" + "\n".join(f"{i},{2 * i + 1}" for i in range(20)), "lie on a line"),
 ])
 def test_csv_bad_inputs_have_precise_messages(text, match):
     with pytest.raises(ValueError, match=match):
@@ -67,7 +67,7 @@ def test_csv_bad_inputs_have_precise_messages(text, match):
 
 
 def test_csv_row_limit():
-    rows = "\n".join(f"{i},{-i}" for i in range(101))
+    rows = "\n".join(f"{i},{(i * i) % 17}" for i in range(101))
     assert fio.parse_points_csv(rows, max_rows=101).shape == (101, 2)
     with pytest.raises(ValueError, match="101 data rows; the limit is 100"):
         fio.parse_points_csv(rows, max_rows=100)

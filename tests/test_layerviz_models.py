@@ -1,5 +1,6 @@
 """flowlab.layerviz.models: model sources (Playground session, model file, trained here), the page's URL settings
 (settings.LAYERS_PAGE with presets.LAYERS), the description line, the generative view's base points and grid."""
+import re
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ from flowlab import files as fio
 from flowlab import layerviz as lv
 from flowlab import presets
 from flowlab.flow import FlowSpec, init_params
+from flowlab.schema import literal
 from flowlab.settings import LAYERS_PAGE
 from layerviz_cases import model as _model
 
@@ -78,6 +80,16 @@ def test_model_from_file_good_bad_and_not_2d():
         lv.model_from_file(fio.model_bytes(spec3, p3))
 
 
+def test_model_from_file_with_a_link_as_method_and_an_overflowing_inverse():
+    spec, params, norm = _model(L=4, dtype=jnp.float32)
+    m = lv.model_from_file(fio.model_bytes(spec, params, norm, {"method": LINK, "density": "no such"}), n_points=50)
+    assert m.method == LINK and m.density is None  # kept as data; describe shows it literally
+    tiny = {"W": jnp.stack([jnp.eye(2) * 1e-12] * 4), "b": jnp.zeros((4, 2))}  # invertible, but W^-4 = 1e48 overflows
+    with pytest.raises(ValueError, match="points sampled from the model file's flow are finite") as e:
+        lv.model_from_file(fio.model_bytes(spec, tiny, norm), n_points=50)
+    assert "\n" not in str(e.value) and str(e.value).endswith(".")
+
+
 def test_train_small_is_quick_and_labelled():
     m = lv.train_small("moons", 2, steps=40, n_points=120)
     assert m.source == "trained" and m.spec.layers == 2 and m.data.shape == (120, 2)
@@ -107,9 +119,30 @@ def test_describe_says_what_and_where():
     assert "relative gradient" in line and line.count(" · ") == 2
     f = lv.describe(_layer_model(source="file", density=None, method="my_method", note="trained 400 steps"),
                     "mine.npz")
-    assert "on uploaded data, from the file mine.npz" in f and "my-method gradient" in f
+    assert "on uploaded data, from the file `mine.npz`" in f and "`my_method` gradient" in f
     assert f.endswith(" · trained 400 steps")
     assert "trained on this page" in lv.describe(_layer_model(source="trained", method=None))
+
+
+LINK = "[click](http://evil.example) ![beacon](http://evil.example/x.png) <img src=x> $x$ *em* www.evil.example"
+
+
+def outside_code(md: str) -> str:
+    """What of markdown ``md`` is outside code spans (code spans show their text as-is: no link forms there)."""
+    return re.sub(r"(`+) ?.*? ?\1", "", md)
+
+
+def test_literal_is_a_code_span_of_the_text():
+    out = literal(LINK + "\n# heading\n`code` ``two``")
+    assert out == f"``` {LINK} # heading `code` ``two`` ```" and outside_code(out) == ""
+    assert literal("x" * 500, 60) == f"`{'x' * 59}…`" and literal("  \n") == ""
+
+
+def test_describe_shows_names_from_a_file_literally():
+    f = lv.describe(_layer_model(source="file", density=None, method=LINK, note=""), "[a](http://b.c)" * 50 + ".npz")
+    rest = outside_code(f)
+    assert "http" not in rest and "evil" not in rest and "[" not in rest and "<" not in rest
+    assert "`[a](http://b.c)[a](http://b.c)" in f and len(f) < 400  # names cut to MAX_NAME_CHARS
 
 
 def test_colouring_phrase():

@@ -12,6 +12,7 @@ from ..densities import REGISTRY as DENSITIES, get_density
 from ..files import load_model
 from ..flow import FlowSpec, Norm
 from ..gradients import REGISTRY as METHODS, method_name
+from ..schema import MAX_NAME_CHARS, literal
 from ..train import build_trainer
 from .grids import GRID_LINES, POLAR_RADII, POLAR_RAYS, POLAR_R_MAX, angle_sectors, cartesian_lines, polar_lines
 from .paths import pull
@@ -95,7 +96,7 @@ def flow_points(spec: FlowSpec, params: dict, norm: Norm | None, n: int, seed: i
 def model_from_file(raw, n_points: int = N_POINTS, seed: int = 0) -> LayerModel:
     """A model file (.npz bytes, see flowlab.files).  If its config names a known density, points are drawn from
     that density (with their mode/arm labels); otherwise they are sampled from the flow and coloured by the angle of
-    z.  Raises ValueError with one sentence for any malformed file."""
+    z.  Raises ValueError with one sentence for any malformed file (load_model checks types, values and caps)."""
     spec, params, norm, meta = load_model(raw)
     _check_2d(spec, params, "model file")
     density = meta.get("density") if meta.get("density") in DENSITIES else None
@@ -105,8 +106,11 @@ def model_from_file(raw, n_points: int = N_POINTS, seed: int = 0) -> LayerModel:
     else:
         data, labels = flow_points(spec, params, norm, n_points, seed)
         noun = ANGLE_NOUN
+        if len(data) < n_points // 2:  # else the pictures show only the few samples that happened not to overflow
+            raise ValueError(f"Only {len(data)} of {n_points} points sampled from the model file's flow are finite "
+                             "numbers (its inverse overflows float32); the Layers page cannot draw it.")
     steps = meta.get("steps")
-    note = f"trained {int(steps):,} steps" if isinstance(steps, (int, float)) else ""
+    note = f"trained {int(steps):,} steps" if steps is not None else ""
     return LayerModel(spec, params, norm, data, labels, density, "file", meta.get("method"), noun, note)
 
 
@@ -142,14 +146,16 @@ def view_range(model: LayerModel):
 # ---- the page's words about the model --------------------------------------------------------------------------------
 def describe(model: LayerModel, file_name: str | None = None) -> str:
     """The one-line (markdown) description at the top of the page: depth, density, where the model comes from,
-    activation, gradient method and any note."""
-    where = {"playground": "from the Playground", "file": f"from the file {file_name or ''}".rstrip(),
+    activation, gradient method and any note.  Names from a file (its name, an unknown method) are shown as
+    ``literal`` code spans, never as markdown."""
+    name = f" {literal(file_name, MAX_NAME_CHARS)}" if file_name else ""
+    where = {"playground": "from the Playground", "file": f"from the file{name}",
              "trained": "trained on this page"}.get(model.source, model.source)
     what = f"on **{DENSITIES[model.density].label}**" if model.density in DENSITIES else "on uploaded data"
     bits = [f"**{int(model.spec.layers)}-layer** flow {what}, {where}", model.spec.activation.label]
     if model.method:
         m = method_name(model.method)
-        bits.append(METHODS[m].label if m in METHODS else f"{str(model.method).replace('_', '-')} gradient")
+        bits.append(METHODS[m].label if m in METHODS else f"{literal(model.method, MAX_NAME_CHARS)} gradient")
     if model.note:
         bits.append(model.note)
     return " · ".join(bits)

@@ -1,8 +1,11 @@
 """AppTest of the Layers page: a tiny Playground model in the session, a model trained here from the URL, bad URL
 values, good and bad model files, a deep model (layer subsampling), and every view widget."""
 import base64
+import io
 import json
 import os
+import re
+import zipfile
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +18,7 @@ from flowlab import layerviz as lv
 from flowlab import presets
 from flowlab.flow import FlowSpec, Norm, init_params
 from flowlab.layerviz import models
+from apputil import can_link, text_of
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PAGE = os.path.join(ROOT, "pages", "layers.py")
@@ -49,7 +53,7 @@ def app(query=None, session_model=None):
 
 def no_errors(at):
     assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+    assert not at.error, [text_of(e.value) for e in at.error]
 
 
 def metric(at, label):
@@ -68,8 +72,22 @@ def arr(v):
     return np.asarray(v)
 
 
+def shown(md: str) -> str:
+    """The text markdown ``md`` shows, with its code spans (``models.literal``) unwrapped."""
+    return re.sub(r"(`+) ?(.*?) ?\1", r"\2", md)
+
+
+def outside_code(md: str) -> str:
+    """What of ``md`` is outside code spans: only there could a link, image or autolink form."""
+    return re.sub(r"(`+) ?.*? ?\1", "", md)
+
+
 def text(at):
-    return " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    return shown(" ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption))
+
+
+def errors(at):
+    return [text_of(shown(e.value)) for e in at.error]
 
 
 def test_session_model_renders_every_view():
@@ -102,7 +120,7 @@ def test_view_widgets_change_the_figures():
     at.slider(key="ly_points").set_value(200).run()
     no_errors(at)
     at.slider(key="ly_k").set_value(3).run()
-    assert any("affine last layer" in i.value for i in at.info)
+    assert any("affine last layer" in text_of(i.value) for i in at.info)
     at.radio(key="ly_plane").set_value("input").run()
     no_errors(at)
     assert "input plane" in charts(at)[5]["layout"]["title"]["text"]
@@ -135,12 +153,12 @@ def test_url_link_wins_over_the_session_model():
 def test_bad_url_values_fall_back_with_visible_notes():
     at = app({"density": "unicorn", "layers": "abc"})
     assert not at.exception and not at.error
-    notes = " ".join(w.value for w in at.warning)
+    notes = " ".join(text_of(w.value) for w in at.warning)
     assert "'unicorn'" in notes and "'abc'" in notes
     assert at.selectbox(key="ly_density").value == presets.LAYERS["density"]
     assert dict(at.query_params) == {"density": presets.LAYERS["density"], "layers": "2"}  # corrected URL goes out
     at = app({"layers": "1000"})
-    assert any("between 1 and 100" in w.value for w in at.warning)
+    assert any("between 1 and 100" in text_of(w.value) for w in at.warning)
     # above the maximum: clamped to it (not ignored), and the corrected link goes out
     assert at.slider(key="ly_layers").value == 100 and metric(at, "Layers") == "100"
     assert dict(at.query_params) == {"density": presets.LAYERS["density"], "layers": "100"}
@@ -155,7 +173,7 @@ def test_model_file_good_then_bad_keeps_the_good_one():
     m = tiny_model(L=4, density="pinwheel", seed=1)
     raw = fio.model_bytes(m["spec"], m["params"], m["norm"], {"density": "pinwheel", "method": "exact"})
     at = _to_file(app(session_model=tiny_model()))
-    assert any("Upload a FlowLab model file" in i.value for i in at.info)
+    assert any("Upload a FlowLab model file" in text_of(i.value) for i in at.info)
     assert metric(at, "Layers") == "3"  # meanwhile: the Playground's model
     at.file_uploader(key="ly_upload").upload("mine.npz", raw, "application/octet-stream").run()
     no_errors(at)
@@ -163,9 +181,8 @@ def test_model_file_good_then_bad_keeps_the_good_one():
     assert {t.get("name") for t in charts(at)[0]["data"][2:]} >= {"arm 1", "arm 5"}
     at.file_uploader(key="ly_upload").upload("broken.npz", b"not a model at all", "application/octet-stream").run()
     assert not at.exception
-    assert len(at.error) == 1 and "broken.npz" in at.error[0].value and "Not a FlowLab model file" in \
-        at.error[0].value
-    assert any("Still showing the previous file, mine.npz" in i.value for i in at.info)
+    assert len(at.error) == 1 and "broken.npz" in errors(at)[0] and "Not a FlowLab model file" in errors(at)[0]
+    assert any("Still showing the previous file, mine.npz" in shown(i.value) for i in at.info)
     assert metric(at, "Layers") == "4" and len(at.get("plotly_chart")) == 6  # nothing lost
 
 
@@ -173,12 +190,12 @@ def test_bad_model_file_first_shows_a_sentence_and_a_fallback():
     at = _to_file(app())
     at.file_uploader(key="ly_upload").upload("x.npz", b"PK\x03\x04garbage", "application/octet-stream").run()
     assert not at.exception
-    assert len(at.error) == 1 and at.error[0].value.startswith("x.npz: Not a FlowLab model file")
+    assert len(at.error) == 1 and errors(at)[0].startswith("x.npz: Not a FlowLab model file")
     assert len(at.get("plotly_chart")) == 6 and "Meanwhile showing a small" in text(at)
     spec3 = FlowSpec(3, 2)
     raw3 = fio.model_bytes(spec3, init_params(spec3, jax.random.PRNGKey(0)))
     at.file_uploader(key="ly_upload").upload("d3.npz", raw3, "application/octet-stream").run()
-    assert any("3-dimensional" in e.value for e in at.error)
+    assert any("3-dimensional" in e for e in errors(at))
 
 
 def test_broken_session_model_says_so():
@@ -186,15 +203,68 @@ def test_broken_session_model_says_so():
     m["params"] = {**m["params"], "W": m["params"]["W"].at[0, 0, 0].set(jnp.nan)}
     at = app(session_model=m)
     assert not at.exception
-    assert any("NaN" in e.value for e in at.error)
+    assert any("NaN" in text_of(e.value) for e in at.error)
     assert len(at.get("plotly_chart")) == 6  # a model trained here is shown instead
 
 
 def test_deep_model_is_subsampled():
     at = app(session_model=tiny_model(L=60))
     no_errors(at)
-    assert any("60 layers: showing every 2nd layer" in i.value for i in at.info)
+    assert any("60 layers: showing every 2nd layer" in text_of(i.value) for i in at.info)
     figs = charts(at)
     assert len(figs[0]["frames"]) <= lv.MAX_FRAMES + 1  # + h0
     depth_chart = figs[4]
     np.testing.assert_array_equal(arr(depth_chart["data"][0]["x"]), np.arange(1, 61))  # every layer kept
+
+
+def _bomb(unpacked=100 << 20) -> bytes:
+    """A model file whose W member unpacks to ``unpacked`` zero bytes (about 1000:1 packed)."""
+    m = tiny_model()
+    good = fio.model_bytes(m["spec"], m["params"], m["norm"])
+    buf = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(good)) as src, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for info in src.infolist():
+            if info.filename != "W.npy":
+                zf.writestr(info.filename, src.read(info))
+        with zf.open("W.npy", "w") as f:
+            for _ in range(unpacked >> 20):
+                f.write(bytes(1 << 20))
+    return buf.getvalue()
+
+
+def test_bomb_upload_gets_one_sentence_and_the_page_keeps_working():
+    at = _to_file(app())
+    at.file_uploader(key="ly_upload").upload("bomb.npz", _bomb(), "application/octet-stream").run()
+    assert not at.exception and len(at.error) == 1
+    msg = errors(at)[0]
+    assert msg.startswith("bomb.npz: The model file's W would unpack to 104,857,600 bytes")
+    assert msg.endswith(".") and "\n" not in msg and len(msg) < 300
+    assert len(at.get("plotly_chart")) == 6 and "Meanwhile showing a small" in text(at)
+    m = tiny_model(L=4)
+    at.file_uploader(key="ly_upload").upload("ok.npz", fio.model_bytes(m["spec"], m["params"], m["norm"]),
+                                             "application/octet-stream").run()
+    no_errors(at)
+    assert metric(at, "Layers") == "4" and "ok.npz" in text(at)
+
+
+LINK = "[click](http://evil.example) ![beacon](http://evil.example/b.png) www.evil.example"
+
+
+def test_markdown_from_a_model_file_is_shown_literally():
+    """Names and values from a file are code spans (Streamlit renders no link, autolink or image inside one; backslash
+    escapes would not stop its autolinking of bare URLs), so nothing of the file's text is outside them."""
+    m = tiny_model()
+    raw = fio.model_bytes(m["spec"], m["params"], m["norm"], {"method": LINK})
+    at = _to_file(app())
+    at.file_uploader(key="ly_upload").upload(f"{LINK}.npz", raw, "application/octet-stream").run()
+    no_errors(at)
+    line = next(md.value for md in at.markdown if "layer** flow" in md.value)
+    assert "evil" not in outside_code(line) and "http" not in outside_code(line)
+    assert "from the file [click](http://evil.example) ![beacon]" in shown(line)  # the name as text, cut
+    assert shown(line).endswith(f"{LINK[:models.MAX_NAME_CHARS - 1]}… gradient")  # the method, cut
+    bad = fio.model_bytes(m["spec"], m["params"], m["norm"], {"format": LINK})
+    at.file_uploader(key="ly_upload").upload(f"{LINK}.npz", bad, "application/octet-stream").run()
+    assert not at.exception and len(at.error) == 1 and not can_link(at.error[0].value)
+    assert "format is '[click](http://evil.example)" in errors(at)[0]
+    assert all("evil" not in outside_code(i.value) for i in at.info)  # "Still showing the previous file, ..."
+    assert metric(at, "Layers") == "3"  # the good file is kept
