@@ -31,6 +31,7 @@ IMAGE_SIDE = 128  # a picture is downscaled so its longer side has at most this 
 MAX_IMAGE_BYTES = 2 * 1024 * 1024
 MAX_IMAGE_PIXELS = 25_000_000  # width × height a picture may declare before it is decoded
 MIN_POINTS, MAX_POINTS = 10, 5000  # drawn points
+BANDWIDTH_RANGE = (0.05, 0.5)  # standard deviation of a drawn point's Gaussian
 BOX_HALF = 3.0  # a raster is placed on a box whose longer side spans [-3, 3]
 DRAW_BOX = ((-3.0, 3.0), (-3.0, 3.0))  # the drawing canvas's coordinates
 MIN_MASS_FRACTION = 1e-3  # a raster needs some ink: at least this fraction of the largest possible mass
@@ -165,12 +166,13 @@ def check_points(points) -> np.ndarray:
     return p
 
 
-def points_density(points, bandwidth: float = 0.15, entropy_samples: int = 100_000) -> Density:
+def points_density(points, bandwidth: float, entropy_samples: int = 100_000) -> Density:
     """An equal-weight mixture of N(p_k, h² I) over the drawn points p_k: p(x) = (1/n) Σ_k N(x; p_k, h² I)."""
     p = check_points(points)
     h = float(bandwidth)
-    if not (0.02 <= h <= 1.0):
-        raise ValueError(f"The bandwidth must be between 0.02 and 1, got {_one_line(bandwidth, 20)}.")
+    lo_h, hi_h = BANDWIDTH_RANGE
+    if not (lo_h <= h <= hi_h):
+        raise ValueError(f"The bandwidth must be between {lo_h:g} and {hi_h:g}, got {_one_line(bandwidth, 20)}.")
     centres = jnp.asarray(p)
     n = len(p)
 
@@ -208,5 +210,5 @@ def from_source(source: dict) -> Density:
         d = raster_density(np.asarray(source["raster"]), "image", "Saved picture", box=source.get("box"))
         return replace(d, source={**d.source, "kind": kind})
     if kind == "points":
-        return points_density(source["points"], source.get("bandwidth", 0.15))
+        return points_density(source["points"], source["bandwidth"])
     raise ValueError(f"Unknown kind of user density {_one_line(kind, 30)!r}.")

@@ -136,7 +136,7 @@ LINEAR_LESSON = replace(DEFAULT, layers=1, standardize=False, warmup=0, clip=10.
 
 # ---- defaults of the other pages -------------------------------------------------------------------------------------
 PLAYGROUND_DENSITY = "moons"
-PLAYGROUND_EXTRA = dict(seed=0, contour=False, source="toy", text="FLOW")  # Playground settings beyond training
+PLAYGROUND_EXTRA = dict(seed=0, contour=False, source="toy", text="FLOW", invert=False, bandwidth=0.15)  # Playground settings beyond training
 
 COMPARE_LR = {"sgd": 0.02, "adam": 0.005}  # a stable rate for each optimiser on the toy densities
 COMPARE = dict(density="trimodal", dim=2, layers=2, optimizer="sgd", lr=COMPARE_LR["sgd"], inits=10, iters=500,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import string
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -21,6 +22,39 @@ def shown(value) -> str:
     """A user's value for a message: its repr, cut to ``MAX_SHOWN`` characters."""
     r = repr(value)
     return r if len(r) <= MAX_SHOWN else r[:MAX_SHOWN - 1] + "…'"
+
+
+MAX_NAME_CHARS = 60  # of a file name or method name shown from a model file
+
+
+def literal(text, limit: int | None = None) -> str:
+    """``text`` as a markdown code span, which shows it as-is: no link, bare-URL autolink, image, emphasis, math or
+    HTML forms inside one (backslash escapes do not stop Streamlit's autolinking of bare URLs).  Line breaks become
+    spaces; cut to ``limit`` characters first; the fence is longer than any run of backticks in the text."""
+    text = " ".join(str(text).split())
+    if limit is not None and len(text) > limit:
+        text = text[:limit - 1] + "…"
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    pad = " " if text[:1] == "`" or text[-1:] == "`" else ""  # CommonMark strips one space each side
+    return f"{fence}{pad}{text}{pad}{fence}" if text else ""
+
+
+_MD_PUNCT = frozenset(string.punctuation)
+
+
+def plain(text) -> str:
+    """``text`` for a markdown message (Streamlit's alerts and captions) so that it shows as typed, in the normal
+    font: every ASCII punctuation character is backslash-escaped (no link, image, emphasis, math or HTML) and a word
+    joiner (U+2060, invisible) goes before the '.', ':' and '@' that could start or continue a web or mail address,
+    which Streamlit would otherwise turn into a link even when escaped."""
+    text = str(text)
+    out = []
+    for i, c in enumerate(text):
+        nxt = text[i + 1:i + 2]
+        if c == "@" or (c == "." and nxt.isalpha()) or (c == ":" and nxt == "/"):
+            out.append("\u2060")
+        out.append("\\" + c if c in _MD_PUNCT else c)
+    return "".join(out)
 
 
 def _num(v) -> str:
@@ -65,6 +99,7 @@ class Field:
     max_items: int | None = None
     order: Callable | None = None  # multi: canonical order of the chosen values
     group: str = ""
+    applies: Callable[[Mapping], bool] | None = None  # whether it matters for these settings (else not in a link)
 
     @property
     def query_key(self) -> str | None:
@@ -294,9 +329,10 @@ class Schema:
         return out, notes
 
     def dump_query(self, settings: Mapping) -> dict[str, str]:
-        """The URL query of ``settings`` (the inverse of ``parse_query``)."""
+        """The URL query of ``settings`` (the inverse of ``parse_query``), without the fields that do not apply to them
+        (the text of a text density when the source is a toy)."""
         return {f.query_key: f.dump(settings[f.key]) for f in self.fields
-                if f.query_key and settings.get(f.key) is not None}
+                if f.query_key and settings.get(f.key) is not None and (f.applies is None or f.applies(settings))}
 
     def from_preset(self, preset, **extra) -> dict:
         """This schema's settings from a ``presets.Preset`` (and ``extra`` values): keys the schema lacks are left

@@ -26,8 +26,8 @@ from .train import Divergence, build_trainer, chunk_steps_for
 
 _NAMES = {k: PLAYGROUND[k].noun[0].lower() + PLAYGROUND[k].noun[1:] for k in STRUCTURAL}
 _NAMES["data"] = "the uploaded data"
-_SOURCE_KEYS = {"toy": ("density", "ntrain"), "text": ("text", "ntrain"), "picture": ("ntrain",),
-                "draw": ("ntrain",), "upload": ()}  # what else defines the data of each source
+_SOURCE_KEYS = {"toy": ("density", "ntrain"), "text": ("text", "ntrain"), "picture": ("invert", "ntrain"),
+                "draw": ("bandwidth", "ntrain"), "upload": ()}  # what else defines the data of each source
 GRID_N = 64  # the learned density's resolution on the page (64² points: one jitted block)
 N_SAMPLES = 600  # samples from the flow on the page
 LIVE_TEST_POINTS = 2000  # held-out points evaluated after every chunk while training live
@@ -142,7 +142,8 @@ class PlaygroundSession:
     def _relevant(settings) -> tuple:
         """The structural keys that matter for this data source."""
         src = settings.get("source", "toy")
-        common = tuple(k for k in STRUCTURAL if k not in ("source", "text", "density", "ntrain"))
+        own = {k for keys in _SOURCE_KEYS.values() for k in keys}
+        common = tuple(k for k in STRUCTURAL if k != "source" and k not in own)
         return ("source",) + _SOURCE_KEYS[src] + common
 
     def _structure(self, settings, data_id):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from . import presets
 from .activations import ACTIVATION_NAMES, make_activation
 from .densities import REGISTRY as DENSITIES
-from .custom_densities import MAX_TEXT
+from .custom_densities import BANDWIDTH_RANGE, MAX_TEXT
 from .flow import TRAINER_INITS
 from .gradients import METHODS, PLAYGROUND_METHODS, REGISTRY as METHOD_REGISTRY, TRAIN_METHODS, by_cost, method_name
-from .schema import MAX_SHOWN, Field, Invalid, Schema, shown  # noqa: F401  (re-exported: one import for pages)
+from .schema import MAX_NAME_CHARS, MAX_SHOWN, Field, Invalid, Schema, literal, plain, shown  # noqa: F401  (re-exported: one import for pages)
 
 
 def _densities() -> tuple:
@@ -79,8 +79,21 @@ SOURCE = _f("source", "choice", "Data", "The data source", choices=tuple(SOURCE_
             url="data", cli=False, group="structural",
             help="A toy density, text you type, a picture or a drawing (each with its exact density, so the KL is "
                  "known), or points from a CSV file (no true density: the held-out NLL is shown instead).")
+def _source_is(kind: str):
+    return lambda s: s.get("source") == kind
+
+
 TEXT = _f("text", "str", "Text to learn", "The text", hi=MAX_TEXT, cli=True, group="structural",
+          applies=_source_is("text"),
           help=f"Up to {MAX_TEXT} characters, e.g. your name: the flow learns to put its mass on the letters.")
+INVERT = _f("invert", "bool", "Invert: light pixels are dense", "The invert switch", group="structural",
+            applies=_source_is("picture"),
+            help="A picture's density is high where it is dark; ticked, where it is light.")
+BANDWIDTH = _f("bandwidth", "float", "Bandwidth of the drawn density", "The bandwidth", lo=BANDWIDTH_RANGE[0],
+               hi=BANDWIDTH_RANGE[1], step=0.01, url="bw", cli=False, group="structural",
+               applies=_source_is("draw"),
+               help="Each drawn point becomes a small Gaussian of this standard deviation; the density is their "
+                    "average.")
 
 TRAINING_FIELDS = (DENSITY, LAYERS, METHOD, ACTIVATION, LR, BATCH, SEED, NTRAIN, CLIP, WARMUP, DECAY, LAM, B2, INIT)
 
@@ -92,14 +105,16 @@ def _playground_defaults(density: str | None = None, method: str | None = None) 
     return {"density": density, **s, **presets.PLAYGROUND_EXTRA}
 
 
-PLAYGROUND = Schema("playground", (SOURCE, TEXT) + TRAINING_FIELDS + (CONTOUR,), _playground_defaults,
-                    context=("density", "method"))
+PLAYGROUND = Schema("playground", (SOURCE, TEXT, INVERT, BANDWIDTH) + TRAINING_FIELDS + (CONTOUR,),
+                    _playground_defaults, context=("density", "method"))
 STRUCTURAL = tuple(f.key for f in PLAYGROUND.fields if f.group == "structural")
 HYPER = tuple(f.key for f in PLAYGROUND.fields if f.group == "hyper")
 
 # ---- the command line's training run (same names; more methods) -----------------------------------------------------
 TRAIN_METHOD = _f("method", "choice", "Gradient method", "The gradient method", choices=TRAIN_METHODS,
                   labels=_method_label, alias=method_name)
+
+
 def _train_defaults(density: str | None = None, method: str | None = None) -> dict:
     s = presets.tuned(density, method).settings()
     s.pop("standardize")  # the CLI always standardises unless the paper preset says otherwise

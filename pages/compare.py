@@ -2,7 +2,9 @@
 Fig. 1 right; Keller et al. 2021 Fig. 3 and Table 4).  Widgets -> flowlab.compare jobs -> flowlab.plots.compare.
 
 A job runs in pieces: while one is running, a fragment tick advances it for a fraction of a second and redraws the
-progress bar and the figure; Stop (outside the fragment) cancels between pieces."""
+progress bar and the figure; Stop (outside the fragment) cancels between pieces.  Before a job exists its estimate is
+checked against the session's budget (flowlab.budget): a run that does not fit is refused with one sentence, and a
+job that fails while running ends with one sentence."""
 from __future__ import annotations
 
 import json
@@ -12,6 +14,7 @@ import streamlit as st
 
 from flowlab import compare as C
 from flowlab import presets
+from flowlab.budget import duration_text, error_line, session_budget, size_text
 from flowlab.plots.compare import convergence_figure, lambda_figure
 from flowlab.settings import COMPARE, COMPARE_ND, LAMBDAS
 from flowlab.system import platform_name
@@ -42,10 +45,15 @@ def _optimizer_changed():
 
 
 def _start(kind: str, settings, lams=None):
-    try:
-        job = C.ConvergenceRun(settings) if kind == "run" else C.LambdaSweep(settings, lams)
+    budget = session_budget()
+    try:  # the job checks its estimate against the budget before it makes any array
+        job = (C.ConvergenceRun(settings, budget=budget) if kind == "run" else
+               C.LambdaSweep(settings, lams, budget=budget))
     except ValueError as e:
         ss["cmp_msg"] = str(e)
+        return
+    except Exception as e:  # noqa: BLE001 - e.g. an allocation that failed anyway: one sentence, no job
+        ss["cmp_msg"] = f"The run could not start: {error_line(e)}."
         return
     ss["cmp_msg"] = None
     ss["cmp_job" if kind == "run" else "cmp_sweep"] = job
@@ -95,8 +103,11 @@ try:
     settings, bad = C.CompareSettings(**values), None
 except ValueError as e:
     settings, bad = None, str(e)
+budget = session_budget()
+too_big = None
 if settings is not None:
     sync_query(settings.query())
+    too_big = C.refusal_text(settings, budget)
 if bad:
     st.error(bad)
 if ss.get("cmp_msg"):
@@ -107,12 +118,16 @@ tab_run, tab_sweep = st.tabs(["Convergence: same start, three gradients", "λ sw
 with tab_run:
     c1, c2, c3 = st.columns([1, 1, 4])
     c1.button("Run", icon=PLAY, key="cmp_run_btn", type="primary", width="stretch",
-              disabled=running or settings is None, on_click=_start, args=("run", settings))
+              disabled=running or settings is None or too_big is not None, on_click=_start, args=("run", settings))
     c2.button("Stop", icon=STOP, key="cmp_stop_btn", width="stretch", disabled=not running, on_click=_stop)
     if settings is not None:
+        cost = C.job_cost(settings)
         c3.caption(f"{len(settings.methods)} methods × {settings.inits} inits × {settings.iters:,} iterations "
                    f"on {settings.points:,} points in D = {settings.dim} · loss evaluated every {settings.every} "
-                   f"step(s) · device {platform_name().upper()}. The first run compiles for a few seconds.")
+                   f"step(s) · device {platform_name().upper()} · estimated at most {size_text(cost.bytes)} and "
+                   f"{duration_text(cost.seconds)} of compute. The first run compiles for a few seconds.")
+    if too_big:
+        st.error(too_big, icon=WARN)
 
 with tab_sweep:
     st.markdown("Self-normalizing flows with different reconstruction weights λ, all from the same initial weights "
@@ -127,22 +142,33 @@ with tab_sweep:
         lams, lam_bad = LAMBDAS.check(lam_text), None
     except ValueError as e:
         lams, lam_bad = None, str(e)
+    sweep_too_big = C.refusal_text(settings, budget, lams) if settings is not None and lams is not None else None
     s2.button("Run sweep", icon=PLAY, key="cmp_sweep_btn", type="primary", width="stretch",
-              disabled=running or settings is None or lams is None, on_click=_start, args=("sweep", settings, lams))
+              disabled=running or settings is None or lams is None or sweep_too_big is not None, on_click=_start,
+              args=("sweep", settings, lams))
     s3.button("Stop", icon=STOP, key="cmp_sweep_stop", width="stretch", disabled=not running, on_click=_stop)
     if lam_bad:
         st.error(lam_bad)
+    if sweep_too_big:
+        st.error(sweep_too_big, icon=WARN)
 
 
 def _tick(kind: str, job):
     """Progress bar, then advance the running job of this kind by one budget (the first piece compiles, so the bar
-    says so first); when the job finishes, redraw the whole page once."""
+    says so first); when the job finishes (or fails: its one sentence instead of the bar), redraw the whole page
+    once."""
     active = ss.get("cmp_active") == kind
+    if job.error:
+        st.error(job.error, icon=WARN)
+        return
     text = job.status if (job.iteration or not active) else "Compiling the jitted steps (a few seconds, first run only)…"
     bar = st.progress(job.progress, text=text)
     if not active:
         return
-    job.advance(budget_s=BUDGET_S)
+    try:
+        job.advance(budget_s=BUDGET_S)
+    except Exception as e:  # noqa: BLE001 - the job ends with one sentence; the page must not retry it every tick
+        job.fail(f"The run stopped on an unexpected error: {error_line(e)}.")
     if job.finished:
         ss["cmp_active"] = None
         st.rerun(scope="app")

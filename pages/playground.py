@@ -20,7 +20,7 @@ from flowlab.plots.gif import density_gif, density_picture
 from flowlab.plots.live import density_panel, points_panel, samples_panel
 from flowlab.plots.playground import compare_figure, learned_figure, live_curves_figure
 from flowlab.session import PlaygroundSession, divergence_advice, follow_choice, steps_line
-from flowlab.settings import PLAYGROUND
+from flowlab.settings import MAX_NAME_CHARS, PLAYGROUND, literal, plain
 from pages._shared.live import draw_canvas, live_panels
 from pages._shared.ui import (WARN, chart_config, device_line, live_css, page_setup, session_alive, sync_query,
                               upload_id, url_notes)
@@ -160,11 +160,9 @@ with st.sidebar:
     elif source == "picture":
         picture = st.file_uploader(f"PNG or JPEG, up to {MAX_IMAGE_BYTES // 2**20} MB: dark pixels are dense",
                                    type=["png", "jpg", "jpeg"], key="pg_picture")
-        st.checkbox("Invert: light pixels are dense", key="pg_invert")
+        st.checkbox(**PLAYGROUND.widget("invert"), key=K["invert"])
     elif source == "draw":
-        st.slider("Bandwidth of the drawn density", 0.05, 0.5, 0.15, 0.01, key="pg_bandwidth",
-                  help="Each drawn point becomes a small Gaussian of this standard deviation; the density is their "
-                       "average.")
+        st.slider(**PLAYGROUND.widget("bandwidth"), key=K["bandwidth"])
         st.button("Clear the drawing", icon=":material/delete:", key="pg_draw_clear", on_click=_clear_drawing,
                   width="stretch")
     st.selectbox(**PLAYGROUND.widget("density"), key=K["density"], disabled=source != "toy",
@@ -206,15 +204,15 @@ try:
         custom, data_id = _text_density(settings["text"]), f"text:{settings['text']}"
     elif picture is not None:
         raw = picture.getvalue()
-        custom = _image_density(raw, bool(ss.get("pg_invert")))
-        data_id = f"picture:{upload_id(raw)}:{bool(ss.get('pg_invert'))}"
+        custom, data_id = _image_density(raw, settings["invert"]), f"picture:{upload_id(raw)}"
     elif source == "draw":
         pts = ss.get("pg_draw_points") or []
         if len(pts) >= MIN_POINTS:
-            custom = _points_density(tuple(map(tuple, pts)), float(ss["pg_bandwidth"]))
-            data_id = f"draw:{upload_id(repr(pts).encode())}:{ss['pg_bandwidth']}"
+            custom = _points_density(tuple(map(tuple, pts)), settings["bandwidth"])
+            data_id = f"draw:{upload_id(repr(pts).encode())}"
 except ValueError as e:
-    data_error = f"{(upload or picture).name}: {e}" if (upload or picture) is not None else str(e)
+    given = upload or picture
+    data_error = f"{literal(given.name, MAX_NAME_CHARS)}: {plain(e)}" if given is not None else plain(e)
 
 msg = sess.update(settings, data, data_id, custom)
 if msg:

@@ -2,7 +2,9 @@
 recorded runs in assets/benchmarks/ (Gresele et al. 2020 Fig. 1 left; Keller et al. 2021 Fig. 4).
 
 Thin page: widgets (settings.TIMING) -> flowlab.benchmark.BenchmarkWorker (a background thread, polled by a fragment,
-so neither this session nor any other freezes) -> flowlab.plots.timing figures and flowlab.benchmark's headline."""
+so neither this session nor any other freezes; it ends with the browser session) -> flowlab.plots.timing figures and
+flowlab.benchmark's headline.  The grid is estimated against the session's budget (flowlab.budget) before it runs: a
+grid that cannot run is refused with one sentence, and each point is guarded before its inputs exist."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,10 +12,11 @@ from pathlib import Path
 import streamlit as st
 
 from flowlab import benchmark as B
+from flowlab.budget import duration_text, plural, session_budget, size_text
 from flowlab.gradients import by_cost
 from flowlab.plots import timing as P
 from flowlab.settings import TIMING
-from pages._shared.ui import page_setup, sync_query, url_notes
+from pages._shared.ui import WARN, page_setup, session_alive, sync_query, url_notes
 
 page_setup()
 
@@ -54,15 +57,21 @@ def _config() -> B.BenchConfig:
 
 def _start():
     ss["tm_msg"] = None
+    budget = session_budget()
     try:
         config = _config()
     except ValueError as e:
         ss["tm_msg"] = str(e)
         return
+    refused = B.grid_refusal(config, budget)
+    if refused:
+        ss["tm_msg"] = refused
+        return
     old = ss.get("tm_worker")
     if old is not None:
         old.cancel()
-    ss["tm_worker"] = B.BenchmarkWorker(config, note="live run from the Timing page").start()
+    ss["tm_worker"] = B.BenchmarkWorker(config, alive=session_alive(), mem_limit=budget.memory,
+                                        time_limit=budget.seconds, note="live run from the Timing page").start()
 
 
 def _cancel():
@@ -112,18 +121,32 @@ try:
     config, config_error = _config(), None
 except ValueError as e:
     config, config_error = None, str(e)
+budget = session_budget()
+refused = None
 if config is not None:
     query = TIMING.dump_query(config.settings())
     sync_query(query)
     ss["tm_seen_query"] = query
+    refused = B.grid_refusal(config, budget)
+    if not refused:
+        est = B.grid_estimate(config, budget.memory)
+        stops = [f"{plural(n, 'method')} {why}" for n, why in (
+            (est.too_big, f"at a D too big for this session's {size_text(budget.memory)}"),
+            (est.too_slow, f"at a D too slow for the {config.cap:g} s cap")) if n]
+        st.caption(f"Estimate: {plural(est.runs, 'point')} of {plural(len(config.dims) * len(config.methods), 'point')}"
+                   f" run, in up to about {duration_text(est.seconds)}, the largest needing about "
+                   f"{size_text(est.peak_bytes)}" + (f"; {' and '.join(stops)} will stop there" if stops else "")
+                   + ".")
 if config_error:
     st.error(config_error)
+if refused:
+    st.error(refused, icon=WARN)
 if ss.get("tm_msg"):
     st.error(ss["tm_msg"])
 
 b1, b2, b3 = st.columns([1, 1, 4])
-b1.button("Run", icon=PLAY, key="tm_run", type="primary", on_click=_start, disabled=running or bool(config_error),
-          width="stretch")
+b1.button("Run", icon=PLAY, key="tm_run", type="primary", on_click=_start,
+          disabled=running or bool(config_error) or bool(refused), width="stretch")
 b2.button("Cancel", icon=STOP, key="tm_cancel", on_click=_cancel, disabled=not running, width="stretch",
           help="Stops after the point being measured.")
 

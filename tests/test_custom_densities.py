@@ -132,7 +132,7 @@ def test_text_and_points_refusals():
         with pytest.raises(ValueError, match=match):
             text_density(bad)
     with pytest.raises(ValueError, match="at least 10 points"):
-        points_density(np.zeros((9, 2)))
+        points_density(np.zeros((9, 2)), 0.2)
     with pytest.raises(ValueError, match="bandwidth"):
         points_density(np.random.default_rng(0).normal(size=(20, 2)), 5.0)
 

@@ -136,3 +136,29 @@ def test_command_line_options_use_the_same_names_and_bounds():
     with pytest.raises(ValueError, match="--lr: The learning rate must be between"):
         TRAIN.from_args(p.parse_args(["--lr", "5"]))
     assert TRAIN["method"].options() == tuple(m for m in REGISTRY if REGISTRY[m].trainable)
+
+
+def test_a_link_carries_only_the_settings_of_its_data_source():
+    toy = PLAYGROUND.dump_query(PLAYGROUND.defaults())
+    assert "text" not in toy and "invert" not in toy and "bw" not in toy
+    s, _ = PLAYGROUND.parse_query({"data": "text", "text": "Hi there"})
+    q = PLAYGROUND.dump_query(s)
+    assert q["text"] == "Hi there" and "bw" not in q and "invert" not in q
+    s, _ = PLAYGROUND.parse_query({"data": "draw", "bw": "0.3"})
+    assert s["bandwidth"] == 0.3 and PLAYGROUND.dump_query(s)["bw"] == "0.3"
+    s, notes = PLAYGROUND.parse_query({"data": "draw", "bw": "7"})
+    assert s["bandwidth"] == PLAYGROUND["bandwidth"].hi and len(notes) == 1
+
+
+@pytest.mark.parametrize("text", ["www.evil.com", "see http://x.io/a?b=1", "[a](http://b.c) ![i](x.png) *em* <b>b</b>",
+                                  "$x^2$ a@b.com `code`", "1,000 steps at 0.001 (λ = 2)"])
+def test_plain_escapes_every_markdown_construct_and_keeps_the_text(text):
+    from flowlab.schema import plain
+    out = plain(text)
+    shown_text = out.replace("\u2060", "")
+    for c in set(text) - set("\u2060"):
+        if not c.isalnum() and not c.isspace() and ord(c) < 128:
+            assert "\\" + c in shown_text  # every ASCII punctuation escaped
+    assert shown_text.replace("\\", "") == text.replace("\\", "")
+    assert "www." not in out and "://" not in out and "@" not in out.replace("\u2060\\@", "")
+    assert "\u2060\\.0" not in out  # a number's dot gets no word joiner

@@ -10,6 +10,7 @@ from streamlit.runtime import exists, get_instance
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from flowlab.schema import plain
 from flowlab.system import device_label
 
 
@@ -48,9 +49,10 @@ def page_setup():
 
 
 def url_notes(notes):
-    """One warning per note about a value taken from (or refused in) the link."""
+    """One warning per note about a value taken from (or refused in) the link, shown as typed (``plain``: a value
+    from a link never becomes a link, picture or formatting)."""
     for note in notes or []:
-        st.warning(note, icon=LINK)
+        st.warning(plain(note), icon=LINK)
 
 
 def sync_query(query: dict):

@@ -1,6 +1,7 @@
 """Helpers shared by the AppTests: open a page (with a query and session state), check for errors, read metrics and
 widgets, and wait for a page whose work happens in the background."""
 import os
+import re
 import time
 
 from streamlit.testing.v1 import AppTest
@@ -50,3 +51,15 @@ def rerun_until(at, cond, timeout=60.0, pause=0.1):
         if time.time() - t0 > timeout:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(pause)
+
+
+def text_of(md: str) -> str:
+    """What the browser shows for a message written with ``flowlab.schema.plain`` (escapes and word joiners off)."""
+    return re.sub(r"\\(.)", r"\1", md.replace("\u2060", ""))
+
+
+def can_link(md: str) -> bool:
+    """Whether markdown ``md`` could render a link, autolink, image or HTML: outside its code spans, an unescaped
+    '[', '<' or '!', or an address Streamlit would autolink (www., ://, @)."""
+    outside = re.sub(r"(`+) ?.*? ?\1", "", md)
+    return bool(re.search(r"(?<!\\)[\[<!]|www\.|://|(?<!\u2060\\)@", outside))

@@ -3,7 +3,7 @@ worker, live learning-rate changes vs structural changes, settings that follow a
 drift warnings, Best, CSV upload good and bad."""
 import numpy as np
 import pytest
-from apputil import metric, no_errors, open_page, rerun_until, widget
+from apputil import metric, no_errors, open_page, rerun_until, text_of, widget
 
 from flowlab import presets
 from flowlab.settings import PLAYGROUND
@@ -34,9 +34,9 @@ def test_widget_defaults_and_url_out():
     at = app()
     no_errors(at)
     d = PLAYGROUND.defaults()
-    for k in PLAYGROUND.keys:
-        if k != "text":  # the text box shows only when the data is your text
-            assert widget(at, f"pg_{k}").value == d[k], k
+    for f in PLAYGROUND.fields:
+        if f.applies is None or f.applies(d):  # the text box etc. show only for their data source
+            assert widget(at, f"pg_{f.key}").value == d[f.key], f.key
     assert widget(at, "pg_source").value == "toy"
     assert [o for o in widget(at, "pg_density").options][:3] == ["Mixture of 3 Gaussians (paper's MoG)",
                                                                  "Two moons (paper)", "Sine wave (paper)"]
@@ -45,7 +45,7 @@ def test_widget_defaults_and_url_out():
                                                      ":material/restart_alt:", ":material/star:"]
     assert metric(at, "Step") == "0"
     assert not at.warning  # no URL notes
-    assert dict(at.query_params) == PLAYGROUND.dump_query(d)  # every setting goes out to the URL
+    assert dict(at.query_params) == PLAYGROUND.dump_query(d)  # every setting that applies goes out to the URL
     assert any("Device:" in m.value for m in at.markdown)
     assert [m.label for m in at.metric] == ["Step", "Steps/s", "Elapsed", "Test NLL", "KL(p‖q)"]
 
@@ -72,7 +72,7 @@ def test_bad_url_values_fall_back_with_visible_notes():
     for k in ("density", "layers", "lr", "method"):
         assert widget(at, f"pg_{k}").value == d[k]
     assert widget(at, "pg_batch").value == PLAYGROUND["batch"].hi  # above the maximum: clamped, not an error
-    notes = " ".join(w.value for w in at.warning)
+    notes = " ".join(text_of(w.value) for w in at.warning)
     for bad in ("unicorn", "'abc'", "'-3'", "'magic'", "'99999'"):
         assert bad in notes
     assert dict(at.query_params)["layers"] == str(d["layers"])  # corrected URL goes back out
@@ -125,7 +125,7 @@ def test_lr_change_applies_live_structural_change_stops():
     assert sess(at).worker is worker and dict(at.query_params)["lr"] == "0.0005"
     widget(at, "pg_layers").set_value(3).run()
     assert sess(at).worker is None
-    assert any("Training stopped" in w.value and "number of layers" in w.value for w in at.warning)
+    assert any("Training stopped" in w.value and "number of layers" in text_of(w.value) for w in at.warning)
     assert at.button(key="pg_train").label == "Train"
 
 
@@ -137,7 +137,7 @@ def test_choosing_a_method_loads_its_tuned_settings_and_keeps_hand_edits():
     snf = presets.tuned("moons", "self_normalizing")
     assert widget(at, "pg_batch").value == snf.batch and widget(at, "pg_lam").value == snf.lam
     assert widget(at, "pg_lr").value == 0.0042
-    info = " ".join(i.value for i in at.info)
+    info = " ".join(text_of(i.value) for i in at.info)
     assert "Loaded the tuned settings for Two moons (paper) with the self-normalizing" in info
     assert "kept the learning rate, which you set" in info
     widget(at, "pg_density").set_value("sine").run()
@@ -161,7 +161,7 @@ def test_divergence_warning_explains_and_points_to_best():
     at.button(key="pg_step_btn").click().run()
     rerun_until(at, lambda a: settled(a) and any("diverged" in w.value for w in a.warning))
     no_errors(at)
-    warn = next(w.value for w in at.warning if "diverged" in w.value)
+    warn = next(text_of(w.value) for w in at.warning if "diverged" in w.value)
     assert "rolled back" in warn and "lower the learning rate (e.g. to" in warn
     assert f"**Best** puts back the weights of step {best_step:,}" in warn
     assert at.button(key="pg_train").label == "Resume"  # stopped, trained weights kept
@@ -170,7 +170,7 @@ def test_divergence_warning_explains_and_points_to_best():
     rerun_until(at, lambda a: settled(a) and sess(a).snapshot().divergence is not None
                 and sess(a).snapshot().best is None)
     at.run()  # the page draws the snapshot the worker settled on
-    warns = [w.value for w in at.warning if "diverged" in w.value]
+    warns = [text_of(w.value) for w in at.warning if "diverged" in w.value]
     assert len(warns) == 1 and "lower the learning rate" in warns[0] and "**Best**" not in warns[0]
 
 
@@ -181,12 +181,12 @@ def test_snf_inverse_drift_warning_is_shown():
     at.button(key="pg_step_btn").click().run()
     rerun_until(at, lambda a: settled(a) and step(a) > 0)
     no_errors(at)
-    assert not any("learned inverses" in w.value for w in at.warning)
+    assert not any("learned inverses" in text_of(w.value) for w in at.warning)
     t = sess(at).worker.trainer
     t.state = t.state._replace(params={**t.state.params, "R": 20.0 * t.state.params["R"]})
     at.button(key="pg_step_btn").click().run()
     rerun_until(at, lambda a: settled(a) and any("learned inverses no longer match" in w.value for w in a.warning))
-    assert any("λ (now 3)" in w.value for w in at.warning)
+    assert any("λ (now 3)" in text_of(w.value) for w in at.warning)
 
 
 def test_presets_load_values():
@@ -245,7 +245,7 @@ def test_csv_upload_sits_next_to_the_data_choice_and_trains_without_kl():
 def test_csv_upload_bad_is_rejected_precisely(content, match):
     at = _upload(app(TINY), "bad.csv", content)
     assert not at.exception
-    assert len(at.error) == 1 and "bad.csv" in at.error[0].value and match in at.error[0].value
+    assert len(at.error) == 1 and "bad.csv" in text_of(at.error[0].value) and match in text_of(at.error[0].value)
     assert at.button(key="pg_train").disabled
 
 

@@ -4,7 +4,7 @@ import io
 
 import numpy as np
 import pytest
-from apputil import metric, no_errors, open_page, rerun_until, widget
+from apputil import metric, no_errors, open_page, rerun_until, text_of, widget
 from PIL import Image
 
 SMALL = {"layers": "3", "batch": "32", "ntrain": "2000", "warmup": "0"}
@@ -36,13 +36,13 @@ def test_text_from_the_url_trains_with_a_kl_and_the_link_carries_it():
 def test_text_too_long_in_the_link_is_a_note():
     at = open_page("playground", {"data": "text", "text": "far too long for the plane"})
     assert not at.exception
-    assert any("at most 12 characters" in w.value for w in at.warning)
+    assert any("at most 12 characters" in text_of(w.value) for w in at.warning)
 
 
 def test_picture_good_trains_and_bad_ones_are_one_sentence():
     at = open_page("playground", {"data": "picture", **SMALL})
     no_errors(at)
-    assert any("Upload a picture" in i.value for i in at.info)
+    assert any("Upload a picture" in text_of(i.value) for i in at.info)
     img = np.full((40, 40), 255, np.uint8)
     img[10:30, 15:25] = 0
     at.file_uploader(key="pg_picture").upload("block.png", _png(img), "image/png")
@@ -56,7 +56,7 @@ def test_picture_good_trains_and_bad_ones_are_one_sentence():
         at.file_uploader(key="pg_picture").upload(name, raw, "image/png")
         at.run()
         assert not at.exception
-        assert len(at.error) == 1 and name in at.error[0].value and match in at.error[0].value
+        assert len(at.error) == 1 and name in text_of(at.error[0].value) and match in text_of(at.error[0].value)
         assert at.button(key="pg_train").disabled
 
 
@@ -84,4 +84,15 @@ def test_switching_the_source_ends_the_run_with_a_sentence(source):
     at.button(key="pg_step_btn").click().run()
     rerun_until(at, lambda a: step(a) > 0)
     widget(at, "pg_source").set_value(source).run()
-    assert any("the data source" in w.value or "discarded" in w.value for w in at.warning)
+    assert any("the data source" in w.value or "discarded" in text_of(w.value) for w in at.warning)
+
+
+def test_changing_the_bandwidth_of_a_drawing_restarts_with_a_sentence_and_updates_the_link():
+    at = open_page("playground", {"data": "draw", **SMALL})
+    at.session_state["pg_draw_points"] = [[np.cos(t), np.sin(t)] for t in np.linspace(0, 6, 30)]
+    at.run()
+    at.button(key="pg_step_btn").click().run()
+    rerun_until(at, lambda a: step(a) > 0)
+    widget(at, "pg_bandwidth").set_value(0.3).run()
+    assert any("bandwidth" in text_of(w.value) for w in at.warning)
+    assert at.query_params["bw"] in ("0.3", ["0.3"]) and "text" not in at.query_params
