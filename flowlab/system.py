@@ -7,6 +7,7 @@ import json
 import math
 import os
 import platform
+import tempfile
 import time
 from pathlib import Path
 
@@ -51,6 +52,28 @@ def thread_settings() -> dict:
     return {"cpu_count": os.cpu_count(), "affinity_cpus": affinity, "XLA_FLAGS": flags,
             "env": {k: os.environ[k] for k in THREAD_VARS if k in os.environ},
             "xla_threads": "single-threaded Eigen (XLA_FLAGS)" if single else f"all ({affinity or os.cpu_count()})"}
+
+
+def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """The cores this process may use: its CPU affinity, capped by a container's CPU quota (cgroup v2 cpu.max or v1
+    cfs_quota_us / cfs_period_us, rounded up), which os.cpu_count() ignores."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    quota = None
+    try:
+        q, period = (cgroup / "cpu.max").read_text().split()[:2]
+        quota = None if q == "max" else int(q) / int(period)
+    except (OSError, ValueError):
+        try:
+            q = int((cgroup / "cpu" / "cpu.cfs_quota_us").read_text())
+            quota = q / int((cgroup / "cpu" / "cpu.cfs_period_us").read_text()) if q > 0 else None
+        except (OSError, ValueError, ZeroDivisionError):
+            quota = None
+    if quota is not None and quota > 0:
+        n = min(n, max(1, math.ceil(quota)))
+    return max(1, n)
 
 
 def load_average():
@@ -143,9 +166,8 @@ def enable_compile_cache(path, max_bytes: int = COMPILE_CACHE_MAX_BYTES,
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".flowlab_write_test"
-        probe.write_bytes(b"ok")
-        probe.unlink()
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".flowlab_write_test"):  # own name: replicas share it
+            pass
     except OSError as e:
         return (f"No compilation cache: the folder {str(path)[:80]!r} cannot be written ({e.strerror or e}); "
                 "every session compiles its own training steps.")

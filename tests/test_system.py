@@ -94,3 +94,28 @@ def test_compile_cache_refuses_an_unwritable_folder_in_one_sentence(tmp_path, mo
     finally:
         jax.config.update("jax_compilation_cache_dir", before)
         jax.config.update("jax_compilation_cache_max_size", -1)
+
+
+def test_usable_cpus_is_capped_by_a_container_quota(tmp_path):
+    import os
+    n = len(os.sched_getaffinity(0))
+    assert system.usable_cpus(tmp_path) == n  # no cgroup files: the affinity
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert system.usable_cpus(tmp_path) == n
+    (tmp_path / "cpu.max").write_text("150000 100000\n")  # 1.5 cores -> 2 (or fewer when the affinity is smaller)
+    assert system.usable_cpus(tmp_path) == min(n, 2)
+    (tmp_path / "cpu.max").unlink()
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("50000\n")  # cgroup v1, half a core -> 1
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert system.usable_cpus(tmp_path) == 1
+
+
+def test_compile_cache_probe_leaves_nothing_behind(tmp_path):
+    import jax
+    before = jax.config.jax_compilation_cache_dir
+    try:
+        assert system.enable_compile_cache(tmp_path / "cache") is None
+        assert list((tmp_path / "cache").iterdir()) == []
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before)

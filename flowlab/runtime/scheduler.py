@@ -1,10 +1,11 @@
 """One process-wide scheduler for the training workers of every session.
 
-Two bounds: at most ``slots`` chunks run at the same moment (by default one per CPU core but one: a chunk runs no
-faster on two XLA threads, JAX releases the GIL so chunks run truly side by side, and the last core is left to the
-web server, which must keep redrawing every page), and at most ``max_active`` sessions train at all.  Active sessions take turns for a slot in arrival order, one chunk per turn, so throughput is
-shared fairly; a session that asks to train while ``max_active`` others do waits in line and is told its place.
-Settings: ``FLOWLAB_TRAIN_SLOTS`` and ``FLOWLAB_MAX_TRAINERS`` (environment), else the defaults below."""
+Two bounds: at most ``slots`` chunks run at the same moment (by default one per usable CPU core but one — the
+process's affinity capped by a container's CPU quota: a chunk runs no faster on two XLA threads, JAX releases the
+GIL so chunks run truly side by side, and the last core is left to the web server, which must keep redrawing every
+page), and at most ``max_active`` sessions train at all.  Active sessions take turns for a slot in arrival order,
+one chunk per turn, so throughput is shared fairly; a session that asks to train while ``max_active`` others do
+waits in line and is told its place.  Settings: ``FLOWLAB_TRAIN_SLOTS`` and ``FLOWLAB_MAX_TRAINERS`` (environment), else the defaults below."""
 from __future__ import annotations
 
 import os
@@ -12,6 +13,8 @@ import threading
 import time
 from collections import deque
 from contextlib import contextmanager
+
+from ..system import usable_cpus
 
 ACTIVE_PER_SLOT = 10  # default admission: this many training sessions per slot
 
@@ -28,7 +31,7 @@ class Scheduler:
     """Admission (``join`` / ``leave``) and fair turns (``turn``) for training workers; thread-safe."""
 
     def __init__(self, slots: int | None = None, max_active: int | None = None, clock=time.monotonic):
-        self.slots = int(slots or _env_int("FLOWLAB_TRAIN_SLOTS", max(1, (os.cpu_count() or 2) - 1)))
+        self.slots = int(slots or _env_int("FLOWLAB_TRAIN_SLOTS", max(1, usable_cpus() - 1)))
         self.max_active = int(max_active or _env_int("FLOWLAB_MAX_TRAINERS", ACTIVE_PER_SLOT * self.slots))
         self.clock = clock
         self._cv = threading.Condition()
