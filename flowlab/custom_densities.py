@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import math
+import statistics
 from dataclasses import replace
 from functools import lru_cache
 
@@ -212,3 +213,26 @@ def from_source(source: dict) -> Density:
     if kind == "points":
         return points_density(source["points"], source["bandwidth"])
     raise ValueError(f"Unknown kind of user density {_one_line(kind, 30)!r}.")
+
+
+# ---- what the flow reaches on them (benchmarks/own_density.py) ---------------------------------------------------------
+def measured_limits(records) -> str | None:
+    """One sentence from ``benchmarks/own_density.py`` records: the median KL (over seeds) each source reached per
+    gradient method in the recorded budget; None without records."""
+    ok = [r for r in records if r.get("benchmark") == "own_density" and "kl" in r and not r.get("diverged")]
+    if not ok:
+        return None
+    methods = sorted({r["method"] for r in ok}, key=lambda m: (m != "relative", m))
+    parts = []
+    for src in dict.fromkeys(r["source"] for r in ok):
+        kls = []
+        for m in methods:
+            v = [r["kl"] for r in ok if r["source"] == src and r["method"] == m]
+            kls.append(f"{statistics.median(v):.2f}" if v else "–")
+        kind, _, name = src.partition(":")
+        parts.append(f"{'text ' + repr(name) if kind == 'text' else 'a ' + name + ' picture'} {' / '.join(kls)}")
+    budgets = sorted({round(float(r["budget_s"])) for r in ok})
+    seeds = len({r["seed"] for r in ok})
+    return (f"Measured with the command line in {', '.join(map(str, budgets))} s on one CPU core, KL in nats "
+            f"({' / '.join(methods).replace('_', '-')}, median of {seeds} seed{'s' * (seeds > 1)}): "
+            f"{'; '.join(parts)}.")

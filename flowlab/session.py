@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache, partial
+from functools import partial
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from .densities import Density, get_density
 from .flow import model_log_prob, model_samples
 from .gradients import REGISTRY as METHODS
 from .layerviz.grids import plane_grid
+from .plots.raster import density_zmax
 from .runtime.scheduler import Scheduler, default_scheduler
 from .runtime.worker import Snapshot, TrainingWorker
 from .settings import HYPER, PLAYGROUND, STRUCTURAL
@@ -41,16 +42,6 @@ def data_plot_range(points, margin: float = 0.15):
     span = np.maximum(hi - lo, 1e-6)
     lo, hi = lo - margin * span, hi + margin * span
     return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
-
-
-@lru_cache(maxsize=32)
-def density_zmax(density, n: int = GRID_N) -> float:
-    """The top of a density's fixed colour scale: 1.15 × the largest value of the true p on the plot grid (the
-    learned density is drawn on the same scale at every redraw, so the colours do not jump)."""
-    d = get_density(density)
-    _, _, pts = plane_grid(d.plot_range, n)
-    lp = np.asarray(d.log_prob(pts.astype(np.float32)), np.float64)
-    return 1.15 * float(np.exp(np.max(lp[np.isfinite(lp)])))
 
 
 def data_zmax(points, plot_range, n: int = 40) -> float:

@@ -155,6 +155,27 @@ def write_result(path, payload: dict) -> Path:
     return path
 
 
+def read_results(path, max_bytes: int = 4 << 20) -> list[dict]:
+    """The records of a ``write_result`` file (a .jsonl: one per line; a .json: one), [] when it is missing; a file
+    over ``max_bytes`` or a line that is not JSON is skipped rather than read."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > max_bytes:
+            return []
+        text = path.read_text()
+    except OSError:
+        return []
+    out = []
+    for line in (text.splitlines() if path.suffix == ".jsonl" else [text]):
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict):
+            out.append(rec)
+    return out
+
+
 COMPILE_CACHE_MAX_BYTES = 2 << 30  # least recently used entries are deleted beyond this
 
 

@@ -5,12 +5,14 @@ Training never runs in this script: the worker trains beside it and a fragment r
 times a second.  The settings live in the sidebar and in the URL."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import streamlit as st
 
 from flowlab import files, presets
 from flowlab.custom_densities import (DRAW_BOX, MAX_IMAGE_BYTES, MAX_POINTS, MIN_POINTS, image_density,
-                                      points_density, text_density)
+                                      measured_limits, points_density, text_density)
 from flowlab.densities import get_density
 from flowlab.flow import model_log_prob
 from flowlab.gradients import REGISTRY as METHODS
@@ -21,6 +23,7 @@ from flowlab.plots.live import density_panel, points_panel, samples_panel
 from flowlab.plots.playground import compare_figure, learned_figure, live_curves_figure
 from flowlab.session import PlaygroundSession, divergence_advice, follow_choice, steps_line
 from flowlab.settings import MAX_NAME_CHARS, PLAYGROUND, literal, plain
+from flowlab.system import read_results
 from pages._shared.live import draw_canvas, live_panels
 from pages._shared.ui import (WARN, chart_config, device_line, live_css, page_setup, session_alive, sync_query,
                               upload_id, url_notes)
@@ -32,9 +35,12 @@ CURVES_H = 230
 ss = st.session_state
 K = {k: f"pg_{k}" for k in PLAYGROUND.keys}  # widget keys
 CHOICE = ("density", "method")  # changing one of these loads that combination's tuned settings
+OWN_DENSITY_RECORDS = Path(__file__).resolve().parents[1] / "assets" / "benchmarks" / "own_density_cpu.jsonl"
 CUSTOM_LIMITS = ("What a flow can learn here: a fully connected flow with smooth activations makes smooth densities. "
                  "It puts its mass where yours is, but it cannot reproduce sharp edges (letters, a picture's "
-                 "outlines), so the KL to a raster stays above zero however long it trains.")
+                 "outlines), and its density is positive everywhere (it maps the whole plane onto the whole plane), "
+                 "so some mass always lies between separate pieces (letters, eyes): the KL to a raster stays above "
+                 "zero however long it trains.")
 
 
 # ---- state ---------------------------------------------------------------------------------------------------------
@@ -235,7 +241,7 @@ if source == "draw":
                     "small Gaussian (the bandwidth in the sidebar), so the density you draw is exact and the KL of "
                     "the flow to it is known.")
 if custom is not None:
-    st.caption(CUSTOM_LIMITS)
+    st.caption(" ".join(filter(None, [CUSTOM_LIMITS, measured_limits(read_results(OWN_DENSITY_RECORDS))])))
 ready = data_error is None and (source == "toy" or data is not None or custom is not None)
 if ss.get("pg_msg"):
     kind, text = ss["pg_msg"]
@@ -367,7 +373,7 @@ def curves():
 live()
 curves()
 
-# ---- after training: compare with the truth, downloads ----------------------------------------------------------------
+# ---- after training: compare with the truth, downloads -----------------------------------------------------------
 snap = ss.get("pg_last_snap") or sess.snapshot()
 if ready and snap.step > 0 and not busy0 and snap.model is not None:
     spec, params, norm = snap.model

@@ -1,6 +1,9 @@
+import io
 import json
 
 import numpy as np
+import pytest
+from PIL import Image
 
 from flowlab.cli import main
 from flowlab.files import load_model
@@ -92,3 +95,42 @@ def test_steps_end_the_cosine_decay_with_the_run(tmp_path):
     assert summary["settings"]["decay"] == 40
     lr = [float(r.split(",")[3]) for r in (tmp_path / "metrics.csv").read_text().splitlines()[1:]]
     assert lr[-1] < 0.1 * max(lr)  # decayed to (near) its floor by the last step, not at the peak
+
+
+def test_train_on_typed_text_and_on_a_picture(tmp_path, capsys):
+    assert main(["train", "--text", "Hi", "--steps", "50", "--layers", "3", "--out", str(tmp_path / "t"),
+                 "--quiet"]) == 0
+    summary = json.loads((tmp_path / "t" / "metrics.json").read_text())
+    assert summary["density"] == "text" and summary["label"] == "Text: Hi" and np.isfinite(summary["kl"])
+    assert summary["kl"] >= -0.05  # KL against the exact raster density (small negative only by sampling noise)
+    png = (tmp_path / "t" / "density.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and Image.open(io.BytesIO(png)).size[0] >= 100
+    im = Image.new("L", (40, 30), 255)
+    im.paste(0, (5, 5, 20, 25))  # a dark square on white
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    (tmp_path / "sq.png").write_bytes(buf.getvalue())
+    assert main(["train", "--image", str(tmp_path / "sq.png"), "--steps", "50", "--layers", "3",
+                 "--out", str(tmp_path / "i"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "i" / "metrics.json").read_text())["density"] == "image"
+    assert "Your picture" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--text", ""], "Type some text"),
+    (["--text", "x" * 13], "at most 12"),
+    (["--image", "/nonexistent/pic.png"], "no such file"),
+    (["--density", "moons", "--invert"], "--invert applies to --image only"),
+    (["--text", "Hi", "--preset", "paper"], "only for"),
+])
+def test_bad_text_and_image_arguments_are_one_sentence(tmp_path, capsys, argv, match):
+    assert main(["train", *argv, "--steps", "5", "--out", str(tmp_path / "o")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert match in err and "\n" not in err and not (tmp_path / "o").exists()
+
+
+def test_a_file_that_is_not_a_picture_is_one_sentence(tmp_path, capsys):
+    (tmp_path / "fake.png").write_bytes(b"not a picture at all")
+    assert main(["train", "--image", str(tmp_path / "fake.png"), "--steps", "5", "--out", str(tmp_path / "o")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "not a picture" in err and "fake.png" in err and "\n" not in err

@@ -143,3 +143,16 @@ def test_sources_rebuild_the_same_density():
         again = from_source(d.source)
         x = d.sample(500, seed=5)
         np.testing.assert_allclose(np.asarray(again.log_prob(x)), np.asarray(d.log_prob(x)), rtol=1e-6)
+
+
+def test_measured_limits_summarise_the_records_by_median():
+    from flowlab.custom_densities import measured_limits
+    rec = dict(benchmark="own_density", budget_s=60.0, diverged=[])
+    rows = [dict(rec, source="text:FLOW", method="relative", seed=s, kl=k) for s, k in enumerate((0.9, 1.3, 1.0))]
+    rows += [dict(rec, source="picture:smiley", method="self_normalizing", seed=0, kl=1.5),
+             dict(rec, source="picture:smiley", method="relative", seed=0, kl=7.0, diverged=["NaN"]),  # not counted
+             dict(benchmark="other", source="text:X", method="relative", seed=0, kl=0.1, budget_s=60.0)]
+    s = measured_limits(rows)
+    assert "in 60 s" in s and "median of 3 seeds" in s and "relative / self-normalizing" in s
+    assert "text 'FLOW' 1.00 / –" in s and "a smiley picture – / 1.50" in s and "'X'" not in s
+    assert measured_limits([]) is None

@@ -119,3 +119,16 @@ def test_compile_cache_probe_leaves_nothing_behind(tmp_path):
         assert list((tmp_path / "cache").iterdir()) == []
     finally:
         jax.config.update("jax_compilation_cache_dir", before)
+
+
+def test_read_results_round_trips_and_skips_what_it_cannot_read(tmp_path):
+    p = tmp_path / "r.jsonl"
+    system.write_result(p, {"a": 1})
+    system.write_result(p, {"a": 2})
+    with open(p, "a") as f:
+        f.write("not json\n[1, 2]\n")
+    assert [r["a"] for r in system.read_results(p)] == [1, 2]
+    assert system.read_results(tmp_path / "missing.jsonl") == []
+    system.write_result(tmp_path / "one.json", {"b": 3})
+    assert system.read_results(tmp_path / "one.json")[0]["b"] == 3
+    assert system.read_results(p, max_bytes=10) == []

@@ -2,8 +2,9 @@
 the learned density (HTML).
 
 The training options are the settings schema's (``flowlab.settings.TRAIN``): the same names as the Playground's
-URL.  Options not given come from FlowLab's tuned preset for the density and method (``--preset paper``: Gresele et
-al. 2020, Table 2).  ``--budget`` trains for a time and ends the cosine decay with it; ``--steps`` trains for a
+URL.  The density is a registry toy (``--density``), typed text (``--text FLOW``) or a picture (``--image
+photo.png [--invert]``: dark pixels dense), each with an exact log-density so the KL is exact.  Options not given
+come from FlowLab's tuned preset for the density and method (``--preset paper``: Gresele et al. 2020, Table 2).  ``--budget`` trains for a time and ends the cosine decay with it; ``--steps`` trains for a
 number of steps and ends the decay with them (unless ``--decay`` is given)."""
 from __future__ import annotations
 
@@ -17,11 +18,14 @@ import numpy as np
 
 from flowlab import presets
 from flowlab.cli import Parser, fail
-from flowlab.densities import get_density
+from flowlab.custom_densities import MAX_IMAGE_BYTES, MAX_TEXT, image_density, text_density
+from flowlab.densities import Density, get_density
 from flowlab.files import save_model
 from flowlab.layerviz.grids import plane_grid
 from flowlab.plots.core import density_figure
-from flowlab.settings import TRAIN
+from flowlab.plots.gif import density_picture
+from flowlab.plots.raster import density_zmax
+from flowlab.settings import TRAIN, shown
 from flowlab.train import CHUNK_CHOICES, HEADLESS_CHUNK_SCALE, build_trainer, chunk_steps_for, train_candidates
 
 TRAINING_KEYS = tuple(k for k in TRAIN.keys if k != "density")
@@ -29,7 +33,12 @@ TRAINING_KEYS = tuple(k for k in TRAIN.keys if k != "density")
 
 def build_parser() -> Parser:
     p = Parser(prog="python -m flowlab train", description=__doc__.split("\n\n")[0])
-    p.add_argument("--density", required=True, help=f"one of: {', '.join(TRAIN['density'].options())}")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--density", help=f"one of: {', '.join(TRAIN['density'].options())}")
+    src.add_argument("--text", help=f"learn typed text (at most {MAX_TEXT} characters), e.g. FLOW")
+    src.add_argument("--image", help=f"learn a PNG or JPEG picture (at most {MAX_IMAGE_BYTES // 2**20} MB): dark "
+                                     "pixels are dense")
+    p.add_argument("--invert", action="store_true", help="with --image: light pixels are dense")
     p.add_argument("--preset", default="tuned", choices=["tuned", "paper"],
                    help="FlowLab's tuned settings (default) or the paper's Table 2")
     TRAIN.add_arguments(p, TRAINING_KEYS)
@@ -49,13 +58,34 @@ def build_parser() -> Parser:
     return p
 
 
-def settings_from_args(args) -> tuple[dict, int]:
+def density_from_args(args) -> Density:
+    """The density to learn: a registry toy, typed text or a picture file; ValueError with one sentence."""
+    if args.invert and args.image is None:
+        raise ValueError("--invert applies to --image only.")
+    if args.text is not None:
+        return text_density(args.text)
+    if args.image is not None:
+        path = Path(args.image)
+        if not path.is_file():
+            raise ValueError(f"--image: no such file {shown(args.image)}.")
+        if path.stat().st_size > MAX_IMAGE_BYTES:
+            raise ValueError(f"--image: the picture is {path.stat().st_size / 2**20:.1f} MB; at most "
+                             f"{MAX_IMAGE_BYTES // 2**20} MB.")
+        try:
+            return image_density(path.read_bytes(), invert=args.invert)
+        except ValueError as e:
+            raise ValueError(f"--image {shown(path.name)}: {e}") from None
+    return get_density(TRAIN["density"].check(args.density))
+
+
+def settings_from_args(args, density: Density) -> tuple[dict, int]:
     """(build_trainer settings, seed) from the arguments; ValueError with one sentence for a bad one."""
-    TRAIN["density"].check(args.density)
     given = TRAIN.from_args(args, TRAINING_KEYS)
     seed = given.pop("seed", presets.PLAYGROUND_EXTRA["seed"])
-    base = (presets.paper(args.density) if args.preset == "paper"
-            else presets.tuned(args.density, given.get("method")))
+    if args.preset == "paper" and density.name not in presets.PAPER:
+        raise ValueError(f"--preset paper: the paper has settings only for {', '.join(presets.PAPER)}.")
+    base = (presets.paper(density.name) if args.preset == "paper"
+            else presets.tuned(density.name, given.get("method")))
     s = {**base.settings(), **given}
     if args.budget is not None and not (np.isfinite(args.budget) and args.budget > 0):
         raise ValueError(f"--budget must be a positive number of seconds, got {args.budget}.")
@@ -85,14 +115,15 @@ def check_out(path: str) -> Path:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        s, seed = settings_from_args(args)
+        density = density_from_args(args)
+        s, seed = settings_from_args(args, density)
         out = check_out(args.out)
     except ValueError as e:
         return fail(str(e))
     chunk = chunk_steps_for(s["layers"], s["batch"], s["method"], HEADLESS_CHUNK_SCALE)
     if args.steps is not None:  # whole chunks: no more than the steps asked for in one
         chunk = max([c for c in CHUNK_CHOICES if c <= min(chunk, args.steps)] or [CHUNK_CHOICES[0]])
-    trainer = build_trainer(args.density, seed=seed, chunk=chunk, **s)
+    trainer = build_trainer(density, seed=seed, chunk=chunk, **s)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     total = args.steps if args.steps else args.budget
@@ -124,14 +155,14 @@ def main(argv=None) -> int:
     drift = trainer.inverse_drift_warning()
     if drift:
         print(f"warning: {drift}", file=sys.stderr)
-    write_outputs(out, args.density, trainer, cands, s)
+    write_outputs(out, density, trainer, cands, s)
     return 1 if trainer.divergences and trainer.stopped else 0
 
 
-def write_outputs(out: Path, density: str, trainer, cands, settings: dict):
+def write_outputs(out: Path, d: Density, trainer, cands, settings: dict):
     """model.npz, metrics.csv (per step), metrics.json (summary; the last evaluation row describes the saved
-    weights) and density.html."""
-    config = {"density": density, **trainer.config_dict()}
+    weights), density.html and density.png (the learned density, for a slide)."""
+    config = {"density": d.name, **trainer.config_dict()}
     save_model(out / "model.npz", trainer.spec, trainer.params, trainer.norm, config)
     hist = trainer.history_arrays()
     keys = [k for k in hist if k != "step"]
@@ -140,8 +171,7 @@ def write_outputs(out: Path, density: str, trainer, cands, settings: dict):
         w.writerow(["step"] + keys)
         for i in range(len(hist.get("step", []))):
             w.writerow([int(hist["step"][i])] + [f"{hist[k][i]:.6g}" for k in keys])
-    d = get_density(density)
-    summary = {"density": density, "seed": trainer.seed, "candidates": len(cands), "steps": trainer.step,
+    summary = {"density": d.name, "label": d.label, "seed": trainer.seed, "candidates": len(cands), "steps": trainer.step,
                "kept_step": trainer.kept_step, "train_seconds": trainer.elapsed,
                "test_nll": trainer.evals["test_nll"][-1], "kl": trainer.evals["kl"][-1],
                "entropy": d.entropy(), "diverged": [x.message for x in trainer.divergences],
@@ -150,8 +180,9 @@ def write_outputs(out: Path, density: str, trainer, cands, settings: dict):
                             for k, v in settings.items()}}
     (out / "metrics.json").write_text(json.dumps(summary, indent=1))
     xs, ys, pts = plane_grid(d.plot_range, 160)
-    fig = density_figure(xs, ys, np.asarray(trainer.log_prob(pts)), name="q",
-                         title=f"learned density · {density} · {settings['method']} · KL {summary['kl']:.3f} nats")
-    fig.write_html(out / "density.html", include_plotlyjs="cdn")
-    print(f"{density}: {trainer.step} steps in {trainer.elapsed:.1f}s, test NLL {summary['test_nll']:.4f}, "
+    lp = np.asarray(trainer.log_prob(pts))
+    title = f"learned density · {d.label} · {settings['method']} · KL {summary['kl']:.3f} nats"
+    density_figure(xs, ys, lp, name="q", title=title).write_html(out / "density.html", include_plotlyjs="cdn")
+    (out / "density.png").write_bytes(density_picture(lp.reshape(len(ys), len(xs)), density_zmax(d), title))
+    print(f"{d.label if d.source else d.name}: {trainer.step} steps in {trainer.elapsed:.1f}s, test NLL {summary['test_nll']:.4f}, "
           f"KL {summary['kl']:.4f} nats -> {out}")

@@ -11,6 +11,8 @@ import numpy as np
 from PIL import Image
 from plotly.colors import sample_colorscale, unlabel_rgb
 
+from ..densities import get_density
+from ..layerviz.grids import plane_grid
 from .style import DENSITY_SCALE
 
 
@@ -47,3 +49,13 @@ def pack_points(points, max_points: int | None = None) -> str:
 def pack_labels(labels) -> str:
     """Integer group labels (0..255) as base64 bytes, one per point."""
     return base64.b64encode(np.asarray(labels, np.uint8).tobytes()).decode("ascii")
+
+
+@lru_cache(maxsize=32)
+def density_zmax(density, n: int = 64) -> float:
+    """The top of a density's fixed colour scale: 1.15 × the largest value of the true p on the plot grid (the
+    learned density is drawn on the same scale at every redraw, so the colours do not jump)."""
+    d = get_density(density)
+    _, _, pts = plane_grid(d.plot_range, n)
+    lp = np.asarray(d.log_prob(pts.astype(np.float32)), np.float64)
+    return 1.15 * float(np.exp(np.max(lp[np.isfinite(lp)])))

@@ -25,7 +25,7 @@ class PageInfo(NamedTuple):
 PAGES = (
     PageInfo("pages/home.py", "Home", ":material/home:", "home", "what FlowLab is, and a path through it"),
     PageInfo("pages/playground.py", "Playground", ":material/tune:", "playground",
-             "train a flow live on a toy density or your own points"),
+             "train a flow live on a toy density, your text, a picture, a drawing or your own points"),
     PageInfo("pages/layers.py", "Layers", ":material/layers:", "layers",
              "follow the points through every layer and see each layer's log-determinant"),
     PageInfo("pages/compare.py", "Compare", ":material/compare_arrows:", "compare",
