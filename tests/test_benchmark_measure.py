@@ -75,10 +75,36 @@ def test_prediction_uses_measured_slope_when_steeper():
     assert B.predict_time("exact", 32, steep) == pytest.approx(2.0 ** 6 * 2.0 ** M.MAX_EXPONENT)
 
 
-def test_memory_limit_marks_too_big():
-    cfg = B.BenchConfig(dims=(8,), methods=("relative",), batch=10, mem_limit=1)
+def test_memory_limit_marks_too_big_before_building_anything(monkeypatch):
+    cfg = B.BenchConfig(dims=(8,), methods=("relative",), batch=10, mem_limit=1000)
+    monkeypatch.setattr(M, "make_inputs", lambda *a: pytest.fail("must not build inputs"))
+    monkeypatch.setattr(G, "make_grad_fn", lambda *a: pytest.fail("must not compile"))
     p = B.measure_point("relative", 8, cfg)
-    assert p.status == "too_big" and p.mem_bytes > 1 and "GiB" in p.note
+    assert p.status == "too_big" and p.mem_bytes is None
+    assert "estimated before building it" in p.note and "over the 1 KB limit" in p.note
+
+
+def test_compiled_plan_refines_the_estimate(monkeypatch):
+    """When the analytic estimate passes (here: made to say 1 byte), XLA's plan of the compiled call is checked
+    before the call runs."""
+    monkeypatch.setattr(M, "point_cost", lambda *a: (1, 1e-6))
+    cfg = B.BenchConfig(dims=(8,), methods=("relative",), batch=10, mem_limit=1000)
+    p = B.measure_point("relative", 8, cfg)
+    assert p.status == "too_big" and p.mem_bytes > 1000 and p.time_s is None
+    assert "XLA's plan" in p.note and "over the 1 KB limit" in p.note
+
+
+def test_guard_before_inputs_at_the_issue_sizes(monkeypatch):
+    """timing?dims=32768 built ~31 GiB of inputs before its guard ran; 64 layers at D = 4096 ~16 GiB.  Now the
+    guard refuses both from the shapes alone, and a run never calls make_inputs for them."""
+    monkeypatch.setattr(M, "make_inputs", lambda *a: pytest.fail("must not build inputs"))
+    limit = 512 * 2 ** 20
+    for dims, layers in (((32768,), 2), ((4096,), 64)):
+        cfg = B.BenchConfig(dims=dims, layers=layers, mem_limit=limit)
+        res = B.run_benchmark(cfg)
+        assert {p.status for p in res.points} <= {"too_big", "too_slow"} and res.points
+        p = res.points[0]
+        assert p.status == "too_big" and "GiB" in p.note and "512 MB limit" in p.note, p.note
 
 
 def test_out_of_memory_and_errors_are_caught(monkeypatch):
@@ -109,6 +135,9 @@ def test_error_helpers():
 @pytest.mark.parametrize("platform, free, want", [("cpu", 8 << 30, 4 << 30), ("cpu", None, 2 << 30),
                                                   ("gpu", 100 << 30, int(0.85 * (100 << 30)))])
 def test_default_mem_limit(monkeypatch, platform, free, want):
+    monkeypatch.delenv("FLOWLAB_SESSION_MEMORY_MB", raising=False)
     monkeypatch.setattr(M, "platform_name", lambda: platform)
     monkeypatch.setattr(M, "memory_available", lambda: free)
     assert B.default_mem_limit() == want
+    monkeypatch.setenv("FLOWLAB_SESSION_MEMORY_MB", "300")  # lowers it, never raises it
+    assert B.default_mem_limit() == min(want, 300 << 20)

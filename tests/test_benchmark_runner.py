@@ -151,3 +151,64 @@ def test_public_names_of_the_old_module():
            "predict_time", "run_benchmark", "METHODS"]
     for name in old + list(B.__all__):
         assert hasattr(B, name), name
+
+
+# ---- budget: the guard before inputs, the session, the run's time (issue 16) -----------------------------------------
+from flowlab import budget as Bu  # noqa: E402
+
+SERVER = Bu.session_budget({}, available=64 * Bu.GiB, platform="cpu")
+
+
+def test_worker_stops_when_its_session_ends():
+    gone = B.BenchmarkWorker(B.BenchConfig(**TINY), alive=lambda: False).start()
+    gone.thread.join(30)
+    s = gone.snapshot()
+    assert s["finished"] and s["cancelled"] and s["done"] == 0
+    holder = {}
+    w = B.BenchmarkWorker(B.BenchConfig(**TINY), alive=lambda: not holder["w"].run.result.points)
+    holder["w"] = w
+    w.start().thread.join(60)
+    s = w.snapshot()
+    assert s["finished"] and s["cancelled"] and s["done"] == 1 and s["error"] is None
+
+
+def test_a_run_skips_what_is_left_once_its_time_is_used():
+    run = B.BenchmarkRun(B.BenchConfig(**TINY), time_limit=0.0)
+    while not run.finished:
+        run.step()
+    assert [p.status for p in run.result.points] == ["ok", "skipped", "skipped", "skipped"]
+    assert all("measuring time" in p.note for p in run.result.points[1:])
+    assert run.result.meta["time_limit_s"] == 0.0
+
+
+def test_grid_estimate_and_refusal():
+    quick = B.BenchConfig(dims=(32, 64, 128, 256, 512), methods=("relative", "exact"))
+    est = B.grid_estimate(quick, SERVER.memory)
+    assert est.runs == 10 and est.too_big == est.too_slow == 0 and 0 < est.seconds < SERVER.seconds
+    assert B.grid_refusal(quick, SERVER) is None
+    for dims, layers, size in (((32768,), 2, "29 GiB"), ((4096,), 64, "15 GiB")):
+        cfg = B.BenchConfig(dims=dims, layers=layers)
+        text = B.grid_refusal(cfg, SERVER)
+        assert text.startswith("Nothing in this grid can run: its smallest point (relative gradient at D = ")
+        assert f"needs about {size}; this server allows 512 MB per session: use D up to " in text
+        assert text.endswith(".") and text.count(". ") == 0
+        d = int(text.rsplit("use D up to ", 1)[1].rstrip(".").replace(",", ""))
+        assert B.guard("relative", d, cfg, (), SERVER.memory) is None  # the suggestion fits
+        assert B.guard("relative", d * 2, cfg, (), SERVER.memory).status == "too_big"
+    slow = Bu.Budget(SERVER.memory, 1.0, SERVER.memory_note, SERVER.time_note)
+    text = B.grid_refusal(quick, slow)
+    assert text.startswith("This run needs up to about") and "of compute per job" in text
+
+
+def test_a_mixed_grid_runs_what_fits(monkeypatch):
+    """A grid whose large D do not fit runs its small D; the large ones are marked from their sizes, and no input
+    is built for them."""
+    from flowlab.benchmark import measure as M
+    from flowlab.benchmark import runner as R
+
+    built = []
+    real = M.make_inputs
+    monkeypatch.setattr(R, "make_inputs", lambda d, c: built.append(d) or real(d, c))
+    cfg = B.BenchConfig(dims=(8, 32768), methods=("relative",), batch=10, repeats=1)
+    res = B.run_benchmark(cfg, mem_limit=SERVER.memory)
+    assert [(p.dim, p.status) for p in res.points] == [(8, "ok"), (32768, "too_big")] and built == [8]

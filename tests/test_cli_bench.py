@@ -80,3 +80,33 @@ def test_config_from_args_defaults():
     assert c.dims == (32, 64, 128, 256, 512) and c.methods == ("self_normalizing",) and c.cap == 5.0
     assert c.mem_limit == 2 ** 29 and c.fit_range == (64.0, 512.0)
     assert isinstance(bench.build_parser(), argparse.ArgumentParser)
+
+
+# ---- over the budget (issue 16) ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("argv, words", [
+    (["--dims", "32768", "--methods", "relative"], "Nothing in this grid can run: its smallest point"),
+    (["--dims", "4096", "--layers", "64"], "needs about 15 GiB; FLOWLAB_SESSION_MEMORY_MB allows 512 MB: use D up to"),
+    (["--dims", "64", "--mem-limit-gb", "100000"], "--mem-limit-gb 100000 is more than FLOWLAB_SESSION_MEMORY_MB "
+                                                   "allows 512 MB"),
+    (["--dims", "64", "--methods", "autodiff_jacobian", "--batch", "100000"], "Nothing in this grid can run"),
+])
+def test_over_budget_is_one_line_and_nothing_runs(tmp_path, capsys, monkeypatch, argv, words):
+    monkeypatch.setenv("FLOWLAB_SESSION_MEMORY_MB", "512")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(bench, "run_benchmark", lambda *a, **k: pytest.fail("must not run"))
+    monkeypatch.setattr(B.measure, "make_inputs", lambda *a, **k: pytest.fail("must not build inputs"))
+    assert bench.main(argv + ["--out", "r.json", "--csv", "r.csv"]) == 2
+    cap = capsys.readouterr()
+    assert cap.out == "" and cap.err.startswith("error: ") and cap.err.count("\n") == 1 and words in cap.err, cap.err
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_budget_reaches_the_run(tmp_path, monkeypatch):
+    """A grid that partly fits runs, with the points over the limit marked from their sizes."""
+    monkeypatch.setenv("FLOWLAB_SESSION_MEMORY_MB", "64")
+    out = tmp_path / "r.json"
+    assert bench.main(["--dims", "8,2048", "--methods", "relative", "--batch", "10", "--repeats", "1", "--quiet",
+                       "--out", str(out)]) == 0
+    res = B.BenchResult.load(out)
+    assert [(p.dim, p.status) for p in res.points] == [(8, "ok"), (2048, "too_big")]
+    assert "over the 64 MB limit" in res.points[1].note and res.meta["mem_limit_bytes"] == 64 * 2 ** 20

@@ -76,3 +76,43 @@ def test_python_m_flowlab_figure_dispatches(tmp_path):
     assert flowlab_main(["figure", "convergence", "--methods", "ordinary,snf", "--inits", "3", "--points", "40",
                          "--iters", "2", "--out", out, "--quiet"]) == 0
     assert os.path.exists(out + ".html")
+
+
+# ---- over the budget (issue 16) ---------------------------------------------------------------------------------------
+ISSUE = ["--density", "gaussian_mixture_nd", "--dim", "128", "--layers", "20", "--inits", "20", "--points", "20000"]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["convergence", *ISSUE], "This run needs about 43 GiB"),
+    (["convergence", "--density", "gaussian_mixture_nd", "--dim", "512", "--layers", "50", "--inits", "20",
+      "--points", "20000"], "20 inits × 50 layers × D = 512 on 20,000 points"),
+    (["lambda", "--density", "gaussian_mixture_nd", "--dim", "256", "--lams", "0,0.1,1,10,100"], "5 λ values"),
+    (["convergence", "--density", "gaussian_mixture_nd", "--dim", "64", "--iters", "20000"],
+     "FLOWLAB_JOB_SECONDS allows 60 s of compute: use at most"),
+])
+def test_over_budget_is_one_line_exit_2_nothing_made(tmp_path, capsys, monkeypatch, argv, words):
+    from flowlab.compare import jobs
+
+    monkeypatch.setenv("FLOWLAB_SESSION_MEMORY_MB", "512")
+    monkeypatch.setenv("FLOWLAB_JOB_SECONDS", "60")
+    monkeypatch.setattr(jobs, "make_data", lambda *a: pytest.fail("must not make data"))
+    out = os.path.join(tmp_path, "sub", "fig")
+    assert F.main([*argv, "--out", out, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: This run needs about") and err.count("\n") == 1 and words in err, err
+    assert not os.path.exists(os.path.join(tmp_path, "sub"))
+
+
+def test_out_of_memory_while_running_is_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    from flowlab.compare import jobs
+
+    def oom(*a):
+        raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 20615843020 bytes.")
+
+    monkeypatch.setattr(jobs._Group, "step", oom)
+    out = os.path.join(tmp_path, "sub", "fig")
+    assert F.main(["convergence", *TINY, "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert err == ("error: Stopped at iteration 0 of 3: this machine could not allocate 19 GiB; use fewer points, "
+                   "inits or layers.\n")
+    assert not os.path.exists(os.path.join(tmp_path, "sub"))

@@ -171,3 +171,92 @@ def test_lambda_sweep_shapes_and_shared_inits():
 def test_lambda_sweep_rejects_bad_lambdas(lams, match):
     with pytest.raises(ValueError, match=match):
         C.LambdaSweep(C.CompareSettings(**TINY), lams=lams)
+
+
+# ---- budget, failures, compiled cache (issue 16) ----------------------------------------------------------------------
+from flowlab import budget as Bu  # noqa: E402
+from flowlab.compare import jobs as J  # noqa: E402
+
+SERVER = Bu.session_budget({}, available=64 * Bu.GiB, platform="cpu")
+OOM = "RESOURCE_EXHAUSTED: Out of memory while trying to allocate 20615843020 bytes."
+
+
+@pytest.mark.parametrize("kind", ["run", "sweep"])
+def test_a_refused_job_makes_nothing(monkeypatch, kind):
+    monkeypatch.setattr(J, "make_data", lambda *a: pytest.fail("must not make data"))
+    monkeypatch.setattr(J, "initial_params", lambda *a: pytest.fail("must not make weights"))
+    s = C.CompareSettings(density=COMPARE_ND, dim=128, layers=20, inits=20, points=20000)
+    with pytest.raises(ValueError, match=r"^This run needs about \d+ GiB .*512 MB per session"):
+        C.ConvergenceRun(s, budget=SERVER) if kind == "run" else C.LambdaSweep(s, (0.1, 1.0), budget=SERVER)
+
+
+def test_a_job_that_fits_runs_with_a_budget():
+    run = C.ConvergenceRun(C.CompareSettings(**TINY), budget=SERVER).run()
+    assert run.done and run.error is None and run.status == "Finished 4 iterations."
+
+
+def test_an_allocation_failure_ends_the_job_with_one_sentence(monkeypatch):
+    run = C.ConvergenceRun(C.CompareSettings(methods=("relative",), **TINY), budget=SERVER)
+    run.advance(max_pieces=1)
+    calls = []
+
+    def oom(self, lr, steps):
+        calls.append(steps)
+        raise RuntimeError(OOM)
+
+    monkeypatch.setattr(J._Group, "step", oom)
+    run.advance()
+    assert run.finished and not run.done and len(calls) == 1
+    assert run.error == run.status == ("Stopped at iteration 1 of 4: this machine could not allocate 19 GiB; use "
+                                       "fewer points, inits or layers.")
+    run.advance()
+    run.run()
+    assert len(calls) == 1  # never retried
+    assert run.curves()["methods"]["relative"]["loss"].shape == (2, 3)  # what ran is kept
+
+
+def test_other_errors_are_not_swallowed(monkeypatch):
+    run = C.ConvergenceRun(C.CompareSettings(methods=("relative",), **TINY))
+    monkeypatch.setattr(J._Group, "step", lambda *a: (_ for _ in ()).throw(KeyError("bug")))
+    with pytest.raises(KeyError):
+        run.advance()
+    assert run.error is None
+
+
+def test_the_compiled_plan_refines_the_check(monkeypatch):
+    """The estimate passes (its check is switched off here), but XLA's plan of the first compiled piece is over what
+    the budget leaves: the job ends with one sentence before that piece runs."""
+    monkeypatch.setattr(J, "check", lambda *a: None)
+    tight = Bu.Budget(2_000, None, ("this test allows", "2 KB"))
+    run = C.ConvergenceRun(C.CompareSettings(methods=("relative",), **TINY), budget=tight)
+    run.advance()
+    assert run.finished and run.iteration == 0 and not run.groups["relative"].elapsed  # no step ran
+    assert run.error.startswith("XLA plans about") and "of the relative gradient" in run.error
+    assert run.error.endswith("use fewer points, inits or layers.") and run.error.count(". ") == 0
+
+
+def test_compiled_cache_is_bounded_and_thread_safe():
+    import threading
+
+    cache = C.CompiledCache(size=3)
+    fn = jax.jit(lambda x: x * 2.0)
+    shapes = [(k,) for k in range(1, 9)]
+    errors = []
+
+    def work(shape):
+        try:
+            for _ in range(3):
+                out = cache.get(fn, "double", jnp.ones(shape))(jnp.ones(shape))
+                assert out.shape == shape and float(out[0]) == 2.0
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in shapes for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and len(cache) <= 3
+    first = cache.get(fn, "double", jnp.ones((2,)))
+    assert cache.get(fn, "double", jnp.ones((2,))) is first  # a hit returns the same executable
+    assert len(C.COMPILED) <= J.COMPILED_CACHE

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from flowlab import compare as C
+from flowlab import presets
 from flowlab.compare import summary as S
 from flowlab.gradients import REGISTRY
 
@@ -31,7 +32,7 @@ def test_csv_long_format():
     assert tuple(rows[0]) == C.CSV_COLUMNS
     assert len(rows) == 3 * 3 * 5  # methods × inits × evaluations
     snf = [r for r in rows if r["method"] == "self_normalizing"]
-    assert snf[0]["angle_deg"] != "" and float(snf[0]["lambda"]) == 1.0
+    assert snf[0]["angle_deg"] != "" and float(snf[0]["lambda"]) == presets.COMPARE["lam"]
     assert all(r["angle_deg"] == "" for r in rows if r["method"] == "relative")
     assert float(rows[0]["loss_nats"]) > 0
     assert '"inits": 3' in text.splitlines()[0]  # the settings header uses the schema's names

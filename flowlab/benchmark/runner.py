@@ -1,15 +1,18 @@
 """Running a grid of points: one point per ``step()`` (``BenchmarkRun``), as a generator (``iter_benchmark``), to the
 end with a progress callback that may cancel (``run_benchmark``), or in a background thread whose snapshot a page
-polls (``BenchmarkWorker``).  Never imports streamlit, never changes global JAX configuration."""
+polls (``BenchmarkWorker``, which ends when its browser session does).  Every point passes ``measure.guard`` before
+its inputs are made; a run with a ``time_limit`` skips the points left once its measuring time is used up.  Never
+imports streamlit, never changes global JAX configuration."""
 from __future__ import annotations
 
 import copy
 import threading
 import time
 
+from ..budget import duration_text, error_line
 from ..system import load_average, system_info
 from .config import BenchConfig
-from .measure import default_mem_limit, error_line, make_inputs, measure_point
+from .measure import default_mem_limit, guard, make_inputs, measure_point
 from .result import BenchResult, Point, method_label
 
 TIMING_NOTE = ("median over repeats of one gradient evaluation (forward + backward), block_until_ready, compiled "
@@ -20,8 +23,11 @@ class BenchmarkRun:
     """A grid run that advances one point per ``step()``: D in the outer loop, methods inner (the methods being
     compared at one D are measured close together in time, so machine noise hits them alike)."""
 
-    def __init__(self, config: BenchConfig, mem_limit: int | None = None, note: str = ""):
+    def __init__(self, config: BenchConfig, mem_limit: int | None = None, note: str = "",
+                 time_limit: float | None = None):
         self.config = config
+        self.time_limit = time_limit  # seconds of measuring (compile, warm-up, samples) the whole run may take
+        self.busy_s = 0.0
         self.plan = [(d, m) for d in config.dims for m in config.methods]
         self.index = 0
         self.cancelled = False
@@ -35,8 +41,9 @@ class BenchmarkRun:
             f"{time.strftime('%Y-%m-%d')}", "note": note, "load_average_start": load_average(),
             "dims": list(config.dims), "methods": list(config.methods), "batch": config.batch,
             "layers": config.layers, "dtype": "float32", "repeats": config.repeats, "cap_s": config.cap,
-            "mem_limit_bytes": self.mem_limit, "fit_range": list(config.fit_range), "seed": config.seed,
-            "lam": config.lam, "activation": "smooth_leaky_relu", "init": "identity_noise", "timing": TIMING_NOTE},
+            "mem_limit_bytes": self.mem_limit, "time_limit_s": time_limit, "fit_range": list(config.fit_range),
+            "seed": config.seed, "lam": config.lam, "activation": "smooth_leaky_relu", "init": "identity_noise",
+            "timing": TIMING_NOTE},
             points=[])
 
     @property
@@ -60,16 +67,24 @@ class BenchmarkRun:
         if self.finished:
             return None
         dim, method = self.plan[self.index]
+        t0 = time.perf_counter()
+        previous = [p for p in self.result.points if p.method == method]
         if method in self._stopped:
             point = Point(method, dim, "skipped", note=f"{method} was stopped at D={self._stopped[method]}")
+        elif self.time_limit is not None and self.busy_s > self.time_limit:
+            point = Point(method, dim, "skipped", note=f"the run used its {duration_text(self.time_limit)} of "
+                                                       "measuring time")
         else:
-            if self._inputs[0] != dim:
-                self._inputs = (None, None)  # free the previous D's arrays first
-                self._inputs = (dim, make_inputs(dim, self.config))
-            previous = [p for p in self.result.points if p.method == method]
-            point = measure_point(method, dim, self.config, previous, self.mem_limit, self._inputs[1], should_stop)
+            point = guard(method, dim, self.config, previous, self.mem_limit)  # before any input exists
+            if point is None:
+                if self._inputs[0] != dim:
+                    self._inputs = (None, None)  # free the previous D's arrays first
+                    self._inputs = (dim, make_inputs(dim, self.config))
+                point = measure_point(method, dim, self.config, previous, self.mem_limit, self._inputs[1],
+                                      should_stop)
             if point.status != "ok" or "stopped after" in point.note:
                 self._stopped[method] = dim
+        self.busy_s += time.perf_counter() - t0
         self.result.points.append(point)
         self.index += 1
         if self.finished:
@@ -109,11 +124,13 @@ _MACHINE_LOCK = threading.Lock()  # one point at a time per process: concurrent 
 
 class BenchmarkWorker:
     """Runs a grid in a background thread; a UI polls ``snapshot()`` and may ``cancel()`` (effective after the
-    current point's sample).  Points of workers in the same process take turns (``waiting`` while another holds the
-    machine)."""
+    current point's sample).  ``alive()`` (the page's ``session_alive()``; None: always) is asked between points and
+    between samples: once the browser session is gone the run is cancelled.  Points of workers in the same process
+    take turns (``waiting`` while another holds the machine)."""
 
-    def __init__(self, config: BenchConfig, **kw):
+    def __init__(self, config: BenchConfig, alive=None, **kw):
         self.run = BenchmarkRun(config, **kw)
+        self._alive = alive
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self.error = None
@@ -132,17 +149,23 @@ class BenchmarkWorker:
     def alive(self) -> bool:
         return self.thread.is_alive()
 
+    def should_stop(self) -> bool:
+        """Cancelled, or the session that started the run has ended (which cancels it)."""
+        if not self._cancel.is_set() and self._alive is not None and not self._alive():
+            self._cancel.set()
+        return self._cancel.is_set()
+
     def _loop(self):
         try:
-            while not self.run.finished and not self._cancel.is_set():
+            while not self.run.finished and not self.should_stop():
                 with self._lock:
                     self.current = self.run.next_task
                 self.waiting = True
                 with _MACHINE_LOCK:
                     self.waiting = False
-                    if self._cancel.is_set():
+                    if self.should_stop():
                         break
-                    point = self.run.step(should_stop=self._cancel.is_set)
+                    point = self.run.step(should_stop=self.should_stop)
                 with self._lock:
                     self.current = None if point is None else self.run.next_task
         except Exception as e:  # noqa: BLE001 - reported to the UI instead of dying silently

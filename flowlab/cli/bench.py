@@ -4,15 +4,17 @@ page's engine, ``flowlab.benchmark``, from the command line).
 The options shared with the Timing page (--dims, --methods, --batch, --layers, --repeats, --cap, --seed) come from
 ``settings.TIMING``; the grid options (--min-dim, --max-dim, --per-octave) and the output options are this command's.
 Without --dims and --methods it runs the recorded runs' setting: the log-spaced grid and every method.  Every bad
-argument is one line "error: ..." on stderr and exit status 2, before anything runs or is written."""
+argument, and a grid that cannot run within this machine's budget (``flowlab.budget.local_budget``, or
+--mem-limit-gb), is one line "error: ..." on stderr and exit status 2, before anything runs or is written."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
 from flowlab.benchmark import (ALL_METHODS, FIT_RANGE, BenchConfig, BenchmarkRun, BenchResult, Point, default_dims,
-                               default_max_dim, parse_dims, parse_methods, run_benchmark)
+                               default_max_dim, grid_refusal, parse_dims, parse_methods, run_benchmark)
 from flowlab.benchmark.config import CHECKED
+from flowlab.budget import GiB, Budget, local_budget, size_text
 from flowlab.settings import TIMING
 from flowlab.system import load_average, system_info
 
@@ -30,7 +32,9 @@ def build_parser() -> Parser:
     ap.add_argument("--max-dim", type=int, default=None, help="largest D of the default grid (default: 4096 on CPU, "
                                                               "16384 on an accelerator)")
     ap.add_argument("--per-octave", type=int, default=2, help="points per doubling of D in the default grid")
-    ap.add_argument("--mem-limit-gb", type=float, default=None, help="per-point memory limit (default: automatic)")
+    ap.add_argument("--mem-limit-gb", type=float, default=None,
+                    help="per-point memory limit in GiB (default and maximum: half the free memory, 85 %% of it on an "
+                         "accelerator, or FLOWLAB_SESSION_MEMORY_MB)")
     ap.add_argument("--fit", default=f"{FIT_RANGE[0]},{FIT_RANGE[1]}", help="D window of the headline slope fit")
     ap.add_argument("--note", default="", help="free text stored with the result (e.g. machine load)")
     ap.add_argument("--out", help="write the result here (.json, or .csv for the table)")
@@ -56,8 +60,21 @@ def config_from_args(args) -> BenchConfig:
         raise ValueError(f"--fit takes two numbers like 512,4096, got {args.fit!r}.")
     if args.mem_limit_gb is not None and not args.mem_limit_gb > 0:
         raise ValueError(f"--mem-limit-gb must be positive, got {args.mem_limit_gb}.")
-    mem = None if args.mem_limit_gb is None else int(args.mem_limit_gb * 2 ** 30)
+    mem = None if args.mem_limit_gb is None else int(args.mem_limit_gb * GiB)
     return BenchConfig(dims=dims, methods=methods, mem_limit=mem, fit_range=fit, **checked)
+
+
+def budget_from_args(config: BenchConfig) -> Budget:
+    """This machine's budget (``local_budget``), its memory lowered to --mem-limit-gb when given; ValueError with
+    one sentence for a limit above what the machine can give."""
+    budget = local_budget()
+    if config.mem_limit is None:
+        return budget
+    if config.mem_limit > budget.memory:
+        who, what = budget.memory_note
+        raise ValueError(f"--mem-limit-gb {config.mem_limit / GiB:g} is more than {who} {what}.")
+    return Budget(config.mem_limit, budget.seconds, ("--mem-limit-gb allows", size_text(config.mem_limit)),
+                  budget.time_note)
 
 
 def format_summary(res: BenchResult) -> str:
@@ -98,6 +115,10 @@ def main(argv=None) -> int:
         for path in (args.out, args.csv):
             if path and not Path(path).resolve().parent.is_dir():
                 raise ValueError(f"The folder of {path} does not exist.")
+        budget = budget_from_args(config)
+        refused = grid_refusal(config, budget)  # from the shapes alone: nothing is built before it passes
+        if refused:
+            raise ValueError(refused)
     except ValueError as e:
         return fail(str(e))
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
@@ -106,7 +127,8 @@ def main(argv=None) -> int:
         f"load average {load_average()}): {len(config.dims)} dimensions x {len(config.methods)} methods, batch "
         f"{config.batch}, {config.layers} layers, cap {config.cap:g} s per point")
     try:
-        res = run_benchmark(config, on_point=lambda p, run: say(point_line(p, run)), note=args.note)
+        res = run_benchmark(config, on_point=lambda p, run: say(point_line(p, run)), note=args.note,
+                            mem_limit=budget.memory, time_limit=budget.seconds)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -3,7 +3,10 @@
 Writes OUT.html, OUT.csv and, with --png, OUT.png, and prints one JSON summary row per method (or per λ).  The
 experiment's options are the COMPARE schema's fields, named as in the page's URL (--inits, --iters, --points,
 --optimizer sgd|adam, ...); --lams, --band, --out, --png and --quiet belong to the command line alone.  Every bad
-argument is one line "error: ..." on stderr and exit status 2, before anything is created or computed."""
+argument, and a run over this machine's budget (``flowlab.budget.local_budget``: half the free memory, or
+FLOWLAB_SESSION_MEMORY_MB / FLOWLAB_JOB_SECONDS when set), is one line "error: ..." on stderr and exit status 2,
+before anything is created or computed; a run that fails while computing (out of memory) is one line too, and
+writes nothing."""
 from __future__ import annotations
 
 import json
@@ -11,6 +14,7 @@ import os
 import sys
 
 from flowlab import presets
+from flowlab.budget import local_budget
 from flowlab.cli import Parser, fail
 from flowlab.compare import CompareSettings, ConvergenceRun, LambdaSweep, summary_rows
 from flowlab.plots.compare import convergence_figure, lambda_figure
@@ -52,7 +56,9 @@ def main(argv=None) -> int:
             raise ValueError(f"--lams: {e}") from None
         if not args.out.strip():
             raise ValueError("--out must name a file path (without extension).")
-        job = ConvergenceRun(settings) if args.kind == "convergence" else LambdaSweep(settings, lams)
+        budget = local_budget()
+        job = (ConvergenceRun(settings, budget=budget) if args.kind == "convergence" else
+               LambdaSweep(settings, lams, budget=budget))  # refused (ValueError) before any array is made
     except ValueError as e:
         return fail(str(e))
 
@@ -63,6 +69,8 @@ def main(argv=None) -> int:
     job.run(report)
     if not args.quiet:
         print(file=sys.stderr)
+    if job.error:  # out of memory, or a compiled step over the budget: one line, nothing written
+        return fail(job.error)
     curves = job.curves()
     fig = convergence_figure(curves, band_kind=args.band) if args.kind == "convergence" else lambda_figure(curves)
     out = args.out

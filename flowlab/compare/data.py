@@ -15,6 +15,7 @@ from .settings import CompareSettings
 MIXTURE_COMPONENTS = 4
 MIXTURE_RADIUS = 4.0  # distance of every component mean from the origin
 MIXTURE_SCALES = (0.3, 1.5)  # per-axis standard deviations, log-uniform in this range
+ROWS = 2048  # rows per block of log_prob: its temporaries stay K × ROWS × D whatever the number of points
 
 
 @dataclass(frozen=True)
@@ -32,25 +33,32 @@ class MixtureND:
         return int(self.means.shape[1])
 
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
-        """x = μ_k + Q_k (s_k ⊙ ε), k uniform, ε ~ N(0, I)."""
+        """x = μ_k + Q_k (s_k ⊙ ε), k uniform, ε ~ N(0, I); one (n_k, D) product per component (never an (n, D, D)
+        stack of rotations)."""
         rng = np.random.default_rng(seed)
         k = rng.integers(0, len(self.means), size=int(n))
         z = rng.standard_normal((int(n), self.dim)) * self.scales[k]
-        return self.means[k] + np.einsum("nj,nij->ni", z, self.rots[k])
+        for c in range(len(self.means)):
+            rows = k == c
+            z[rows] = self.means[c] + z[rows] @ self.rots[c].T
+        return z
 
     def log_prob(self, x) -> np.ndarray:
         """Exact log-density of the rows of x (float64): log-sum-exp over the components of
         log N(Q_kᵀ(x − μ_k) / s_k) − Σ log s_k − log K."""
         x = np.asarray(x, np.float64)
-        u = np.einsum("nd,kdj->knj", x, self.rots) - np.einsum("kd,kdj->kj", self.means, self.rots)[:, None, :]
-        u = u / self.scales[:, None, :]
-        comp = (-0.5 * np.sum(u * u, axis=-1) - np.sum(np.log(self.scales), axis=-1)[:, None]
-                - 0.5 * self.dim * LOG2PI - math.log(len(self.means)))
-        m = comp.max(axis=0)
-        return m + np.log(np.sum(np.exp(comp - m), axis=0))
+        shifted = np.einsum("kd,kdj->kj", self.means, self.rots)[:, None, :]
+        const = -np.sum(np.log(self.scales), axis=-1)[:, None] - 0.5 * self.dim * LOG2PI - math.log(len(self.means))
+        out = np.empty(len(x))
+        for i in range(0, len(x), ROWS):
+            u = (np.einsum("nd,kdj->knj", x[i:i + ROWS], self.rots) - shifted) / self.scales[:, None, :]
+            comp = -0.5 * np.sum(u * u, axis=-1) + const
+            m = comp.max(axis=0)
+            out[i:i + ROWS] = m + np.log(np.sum(np.exp(comp - m), axis=0))
+        return out
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=4)  # K·D² float64 each: 8 MB at D = 512
 def mixture_nd(dim: int, seed: int = 0, k: int = MIXTURE_COMPONENTS) -> MixtureND:
     """The mixture for (dim, seed): the same arguments give the same density."""
     rng = np.random.default_rng(1_000_003 * int(seed) + int(dim))

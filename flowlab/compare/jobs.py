@@ -8,14 +8,19 @@
 * ``LambdaSweep`` (Keller et al. 2021, App. A.5 / Table 4): self-normalizing flows for several reconstruction
   weights λ from the same inits; too small a λ diverges, a large one costs likelihood.
 
-Both run in pieces (``advance(budget_s)``) so a page can draw progress and cancel between pieces.  A piece is
+Both check their cost against a ``flowlab.budget.Budget`` before any array is made (``cost.check``: one sentence when
+it does not fit), and each compiled piece against XLA's own memory plan before it runs; an allocation that still
+fails ends the job with one sentence (``error``), never a retry.  Both run in pieces (``advance(budget_s)``) so a
+page can draw progress and cancel between pieces.  A piece is
 ``every`` optimiser steps of each method: one jitted ``lax.scan`` over the steps, ``vmap`` over the inits, timed
 alone (``block_until_ready``; compiled ahead of time, so compilation never enters a timing).  The evaluation after a
 piece is not timed.  Divergence (a non-finite gradient, update or loss, or a loss above ``settings.explode``) freezes
 that init at its last finite weights and marks it; it is never an error."""
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from functools import lru_cache
 
 import jax
@@ -25,15 +30,17 @@ import optax
 
 from .. import gradients as G
 from .. import presets
+from ..budget import Budget, OverBudget, is_oom, out_of_memory_text, planned_bytes, size_text
 from ..flow import FlowSpec, Norm, init_params
 from ..metrics import all_finite, angle_degrees, inverse_error, tree_where
 from ..settings import LAMBDAS
+from .cost import check
 from .data import make_data
 from .settings import CompareSettings
 from .summary import curves_to_csv, sweep_summary
 
 SNF = "self_normalizing"  # the method the λ sweep trains and the angle is measured for
-COMPILED_CACHE = 128  # ahead-of-time compiled functions kept (shapes × methods × piece lengths)
+COMPILED_CACHE = 64  # ahead-of-time compiled functions kept (shapes × methods × piece lengths), least recent dropped
 
 
 def _float_dtype():
@@ -123,25 +130,47 @@ def _eval_fn(method: str, spec: FlowSpec):
     return jax.jit(jax.vmap(one, in_axes=(0, None, 0)))
 
 
-_COMPILED: dict = {}
+class CompiledCache:
+    """Ahead-of-time compiled functions by (key, argument shapes), shared by every session of the process:
+    thread-safe (a lock around the table, never around a compile: two sessions may compile the same function at
+    once, and the later result stays), at most ``size`` entries, the least recently used dropped first."""
+
+    def __init__(self, size: int = COMPILED_CACHE):
+        self.size = int(size)
+        self._table: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._table)
+
+    def get(self, fn, key, *args):
+        """``fn`` compiled for the shapes of ``args`` (compile time never enters a timing)."""
+        sig = (key, tuple((x.shape, str(x.dtype)) for x in jax.tree_util.tree_leaves(args)))
+        with self._lock:
+            compiled = self._table.get(sig)
+            if compiled is not None:
+                self._table.move_to_end(sig)
+                return compiled
+        compiled = fn.lower(*args).compile()
+        with self._lock:
+            self._table[sig] = compiled
+            self._table.move_to_end(sig)
+            while len(self._table) > self.size:
+                self._table.popitem(last=False)
+        return compiled
 
 
-def _compiled(fn, key, *args):
-    """Ahead-of-time compiled ``fn`` for these argument shapes (so compile time never enters a timing)."""
-    sig = (key, tuple((x.shape, str(x.dtype)) for x in jax.tree_util.tree_leaves(args)))
-    if sig not in _COMPILED:
-        if len(_COMPILED) > COMPILED_CACHE:
-            _COMPILED.clear()
-        _COMPILED[sig] = fn.lower(*args).compile()
-    return _COMPILED[sig]
+COMPILED = CompiledCache()
 
 
 # ---- a group of flows trained side by side ------------------------------------------------------------------------
 class _Group:
     """One gradient method over a batch of members (inits, or λ × inits), its history and its timing."""
 
-    def __init__(self, method, spec, optimizer, params, lam, every, data):
+    def __init__(self, method, spec, optimizer, params, lam, every, data, limit=None):
         self.method, self.spec, self.optimizer, self.every = method, spec, optimizer, every
+        self.limit = limit  # () -> bytes one compiled piece may plan (the budget less what the job holds), or None
         self.params = params
         self.opt_state = jax.vmap(_optimizer(optimizer).init)(params)
         n = params["W"].shape[0]
@@ -152,22 +181,37 @@ class _Group:
         self.elapsed = 0.0
         self.compile_s = 0.0
         self._data = data
+        self._checked: dict = {}  # key -> the compiled piece whose plan passed (a handful per group)
+
+    def state_bytes(self) -> int:
+        """Bytes of this group's weights and optimiser state."""
+        return sum(int(x.nbytes) for x in jax.tree_util.tree_leaves((self.params, self.opt_state)))
+
+    def _compiled(self, what, fn, key, *args):
+        """``fn`` compiled for ``args``; XLA's plan checked once against ``limit`` (OverBudget, one sentence)."""
+        t0 = time.perf_counter()
+        compiled = COMPILED.get(fn, key, *args)
+        self.compile_s += time.perf_counter() - t0
+        if self.limit is not None and self._checked.get(key) is not compiled:
+            planned, _ = planned_bytes(compiled)
+            limit = self.limit()
+            if planned is not None and planned > limit:
+                raise OverBudget(f"XLA plans about {size_text(planned)} for one {what} of the "
+                                 f"{G.REGISTRY[self.method].short} gradient, more than the {size_text(max(limit, 0))} "
+                                 "its budget leaves for it: use fewer points, inits or layers.")
+            self._checked[key] = compiled
+        return compiled
 
     def _advance_compiled(self, lr, steps):
-        t0 = time.perf_counter()
-        fn = _compiled(_advance_fn(self.method, self.spec, self.optimizer, steps),
-                       ("adv", self.method, self.spec, self.optimizer, steps),
-                       self.params, self.opt_state, self.alive, self._data, lr, self.lam)
-        self.compile_s += time.perf_counter() - t0
-        return fn
+        return self._compiled("step", _advance_fn(self.method, self.spec, self.optimizer, steps),
+                              ("adv", self.method, self.spec, self.optimizer, steps),
+                              self.params, self.opt_state, self.alive, self._data, lr, self.lam)
 
     def evaluate(self, iteration: int, explode: float, shift: float):
         """Metrics of every member at ``iteration`` (not timed); a member whose loss is not finite or above
         ``explode`` is marked diverged here and its later values are NaN."""
-        t0 = time.perf_counter()
-        fn = _compiled(_eval_fn(self.method, self.spec), ("eval", self.method, self.spec),
-                       self.params, self._data, self.lam)
-        self.compile_s += time.perf_counter() - t0
+        fn = self._compiled("evaluation", _eval_fn(self.method, self.spec), ("eval", self.method, self.spec),
+                            self.params, self._data, self.lam)
         m = {k: np.asarray(v, np.float64) for k, v in fn(self.params, self._data, self.lam).items()}
         loss = m["loss"] + shift
         alive = np.asarray(self.alive) & np.isfinite(loss) & (loss < explode)
@@ -199,12 +243,16 @@ class _Group:
 
 
 class CompareJob:
-    """What both experiments share: the data, progress, cancel and the run in timed pieces."""
+    """What both experiments share: the budget check, the data, progress, cancel, failure and the run in timed
+    pieces.  With a ``budget`` the job is refused (``OverBudget``, one sentence) before any array is made when its
+    estimate does not fit, and each compiled piece is checked against what is left of it."""
 
     settings: CompareSettings
 
-    def __init__(self, settings: CompareSettings):
-        self.settings = settings
+    def __init__(self, settings: CompareSettings, budget: Budget | None = None, lams=None):
+        check(settings, budget, lams)
+        self.settings, self.budget = settings, budget
+        self.error = None  # one sentence when the job failed (out of memory, over its budget at compile time)
         self.x, self.true_nll = make_data(settings)
         self.norm = Norm.fit(self.x)
         dt = _float_dtype()
@@ -217,6 +265,26 @@ class CompareJob:
         self.groups: dict[str, _Group] = {}
         self.started = False  # iteration 0 evaluated (the first call compiles: deferred to start()/advance())
 
+    def held_bytes(self) -> int:
+        """Bytes the job holds: the points (float64 and standardised) and every group's weights and state."""
+        return int(self.x.nbytes) + int(self.data.nbytes) + sum(g.state_bytes() for g in self.groups.values())
+
+    def _limit(self, group: "_Group"):
+        """What one compiled piece of ``group`` may plan: the budget less what the job holds besides its own
+        arguments (its weights, its state and the points are arguments of its piece), or None without a budget."""
+        if self.budget is None:
+            return None
+        return lambda: self.budget.memory - (self.held_bytes() - group.state_bytes() - int(self.data.nbytes))
+
+    def _add_group(self, method: str, params, lam):
+        g = _Group(method, self.settings.spec, self.settings.optimizer, params, lam, self.settings.every, self.data)
+        g.limit = self._limit(g)
+        self.groups[method] = g
+
+    def fail(self, sentence: str):
+        """End the job with one sentence (shown as its status)."""
+        self.error = sentence
+
     @property
     def n_evals(self) -> int:
         return -(-self.settings.iters // self.settings.every)
@@ -227,8 +295,8 @@ class CompareJob:
 
     @property
     def finished(self) -> bool:
-        """Done or cancelled: nothing more will run."""
-        return self.done or self.cancelled
+        """Done, cancelled or failed: nothing more will run."""
+        return self.done or self.cancelled or self.error is not None
 
     @property
     def progress(self) -> float:
@@ -242,15 +310,29 @@ class CompareJob:
             g.evaluate(self.iteration, self.explode, self.shift)
 
     def start(self):
-        """Evaluate the common starting point (iteration 0); compiles the evaluation functions.  Idempotent."""
-        if not self.started:
+        """Evaluate the common starting point (iteration 0); compiles the evaluation functions.  Idempotent; nothing
+        after a failure."""
+        if not self.started and self.error is None:
             self._evaluate_all()
             self.started = True
         return self
 
     def advance(self, budget_s: float | None = None, max_pieces: int | None = None) -> float:
         """Run pieces of ``every`` steps (every method in turn, each timed) until the run is done, cancelled,
-        ``budget_s`` seconds have passed or ``max_pieces`` pieces ran.  Returns the progress in [0, 1]."""
+        ``budget_s`` seconds have passed or ``max_pieces`` pieces ran.  Returns the progress in [0, 1].  A compiled
+        piece over the budget, or an allocation that fails, ends the job with one sentence (``error``)."""
+        try:
+            return self._advance(budget_s, max_pieces)
+        except OverBudget as e:
+            self.fail(str(e))
+        except Exception as e:  # noqa: BLE001 - only an allocation failure is turned into a sentence
+            if not is_oom(e):
+                raise
+            self.fail(f"Stopped at iteration {self.iteration:,} of {self.settings.iters:,}: this machine "
+                      f"{out_of_memory_text(e)}; use fewer points, inits or layers.")
+        return self.progress
+
+    def _advance(self, budget_s, max_pieces) -> float:
         t0, pieces = time.perf_counter(), 0
         every = self.settings.every
         if not self.cancelled:
@@ -282,6 +364,8 @@ class CompareJob:
     @property
     def status(self) -> str:
         n = self.settings.iters
+        if self.error is not None:
+            return self.error
         if self.cancelled and not self.done:
             return f"Stopped at iteration {self.iteration:,} of {n:,}."
         if self.done:
@@ -298,13 +382,12 @@ class CompareJob:
 class ConvergenceRun(CompareJob):
     """Every chosen method trained from the same ``inits`` initial weights on the same full batch."""
 
-    def __init__(self, settings: CompareSettings):
-        super().__init__(settings)
+    def __init__(self, settings: CompareSettings, budget: Budget | None = None):
+        super().__init__(settings, budget)
         self.init = initial_params(settings)
         lam = np.full(settings.inits, settings.lam)
         for m in settings.methods:
-            self.groups[m] = _Group(m, settings.spec, settings.optimizer, self.initial_params(m, numpy=False), lam,
-                                    settings.every, self.data)
+            self._add_group(m, self.initial_params(m, numpy=False), lam)
 
     def initial_params(self, method: str, numpy: bool = True) -> dict:
         """The parameters ``method`` started from: the shared inits, plus R = Wᵀ for learned inverses (numpy
@@ -325,14 +408,14 @@ class ConvergenceRun(CompareJob):
 class LambdaSweep(CompareJob):
     """Self-normalizing flows for each λ in ``lams`` × the ``inits`` shared inits, trained side by side."""
 
-    def __init__(self, settings: CompareSettings, lams=presets.LAMBDA_SWEEP):
+    def __init__(self, settings: CompareSettings, lams=presets.LAMBDA_SWEEP, budget: Budget | None = None):
         self.lams = LAMBDAS.check(lams)  # sorted, each once; ValueError with one sentence
-        super().__init__(settings)
+        super().__init__(settings, budget, self.lams)
         n, k = settings.inits, len(self.lams)
         self.init = initial_params(settings)
         tiled = jax.tree_util.tree_map(lambda a: jnp.tile(a, (k,) + (1,) * (a.ndim - 1)), with_inverse(self.init))
         lam = np.repeat(np.asarray(self.lams), n)
-        self.groups[SNF] = _Group(SNF, settings.spec, settings.optimizer, tiled, lam, settings.every, self.data)
+        self._add_group(SNF, tiled, lam)
 
     def curves(self) -> dict:
         """Per λ: iteration (E,), loss/angle/inv_err (E, inits), diverged_at (inits,); plus the settings, the λ

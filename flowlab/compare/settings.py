@@ -16,6 +16,15 @@ from ..settings import COMPARE, COMPARE_ND
 _D = presets.COMPARE
 
 EVALS_PER_RUN = 100  # above D = 32 the loss is evaluated about this many times per run (an evaluation costs a step)
+MAX_EVALS = 2000  # up to D = 32 every step is evaluated, in runs of up to this many steps (bounds the history)
+
+
+def evaluation_interval(dim: int, iters: int, eval_every: int = 0) -> int:
+    """Optimiser steps per evaluation: ``eval_every`` when set; else every step up to D = 32 (at most about
+    ``MAX_EVALS`` evaluations per run), about ``EVALS_PER_RUN`` evaluations above."""
+    if eval_every:
+        return int(eval_every)
+    return max(1, int(iters) // (MAX_EVALS if int(dim) <= 32 else EVALS_PER_RUN))
 
 
 @dataclass(frozen=True)
@@ -44,10 +53,8 @@ class CompareSettings:
 
     @property
     def every(self) -> int:
-        """Optimiser steps per evaluation: every step up to D = 32, else about ``EVALS_PER_RUN`` evaluations."""
-        if self.eval_every:
-            return self.eval_every
-        return 1 if self.dim <= 32 else max(1, self.iters // EVALS_PER_RUN)
+        """Optimiser steps per evaluation (``evaluation_interval``)."""
+        return evaluation_interval(self.dim, self.iters, self.eval_every)
 
     @property
     def explode(self) -> float:

@@ -2,8 +2,10 @@
 called test_compare could not be collected in one run): defaults, a tiny run to the end (figure, table, downloads),
 cancel, divergence shown, bad input (URL values, a value above a widget's maximum, λ list, no methods)."""
 import os
+import re
 
 import numpy as np
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from flowlab import compare as C
@@ -22,6 +24,12 @@ def app(query=None):
     for k, v in (query or {}).items():
         at.query_params[k] = v
     return at.run()
+
+
+def seen(text: str) -> str:
+    """A message as the reader sees it: the page escapes markdown in echoed values (backslashes, invisible word
+    joiners), which the AppTest returns as source."""
+    return re.sub(r"\\(.)", r"\1", text).replace("\u2060", "")
 
 
 def no_errors(at):
@@ -105,7 +113,7 @@ def test_divergence_is_shown_not_raised():
 def test_bad_url_values_fall_back_with_notes():
     at = app({"layers": "abc", "lr": "-1", "density": "unicorn", "dim": "3"})
     assert not at.exception
-    notes = " ".join(w.value for w in at.warning)
+    notes = " ".join(seen(w.value) for w in at.warning)
     for bad in ("'abc'", "'-1'", "'unicorn'", "D = 3"):
         assert bad in notes, bad
     assert at.number_input(key="cmp_layers").value == 2 and at.number_input(key="cmp_lr").value == 0.02
@@ -117,7 +125,7 @@ def test_url_value_above_the_maximum_is_clamped_with_a_note():
     so, and the address bar is rewritten to the value used."""
     at = app({"inits": "21"})
     no_errors(at)
-    notes = [w.value for w in at.warning]
+    notes = [seen(w.value) for w in at.warning]
     assert len(notes) == 1 and "inits='21'" in notes[0] and "20" in notes[0]
     assert at.slider(key="cmp_inits").value == 20 == COMPARE["inits"].hi
     assert at.query_params["inits"] == "20"
@@ -156,3 +164,54 @@ def test_lambda_sweep_tiny():
     assert [r["lambda"] for r in rows] == [0.1, 10.0]
     assert any(b.proto.label == "λ sweep curves (.csv)" for b in at.get("download_button"))
 
+
+
+# ---- the budget (issue 16) ------------------------------------------------------------------------------------------
+ISSUE_LINK = {"density": "gaussian_mixture_nd", "dim": "128", "layers": "20", "inits": "20", "points": "20000"}
+OOM = "RESOURCE_EXHAUSTED: Out of memory while trying to allocate 20615843020 bytes."
+
+
+@pytest.fixture
+def server_budget(monkeypatch):
+    monkeypatch.setenv("FLOWLAB_SESSION_MEMORY_MB", "512")
+    monkeypatch.setenv("FLOWLAB_JOB_SECONDS", "300")
+
+
+def test_the_issue_link_is_refused_before_any_job(server_budget):
+    at = app(ISSUE_LINK)
+    assert not at.exception and not at.warning  # every value is inside the schema's limits
+    run, sweep = [seen(e.value) for e in at.error]  # the convergence tab's and the λ sweep's
+    assert run.startswith("This run needs about 43 GiB and about") and run.count(". ") == 0, run
+    assert "20 inits × 20 layers × D = 128 on 20,000 points" in run and "512 MB per session" in run
+    assert sweep.startswith("This run needs about") and "6 λ values" in sweep
+    assert at.button(key="cmp_run_btn").disabled and at.button(key="cmp_sweep_btn").disabled  # (the job checks too)
+    at.run()
+    assert not at.exception and "cmp_job" not in at.session_state and "cmp_sweep" not in at.session_state
+
+
+def test_the_estimate_is_in_the_caption(server_budget):
+    at = app()
+    assert any("estimated at most" in c.value and "of compute" in c.value for c in at.caption)
+    assert not at.button(key="cmp_run_btn").disabled
+
+
+def test_an_allocation_failure_ends_the_run_with_one_sentence(server_budget, monkeypatch):
+    from flowlab.compare import jobs
+
+    calls = []
+
+    def oom(self, lr, steps):
+        calls.append(steps)
+        raise RuntimeError(OOM)
+
+    monkeypatch.setattr(jobs._Group, "step", oom)
+    at = run_to_end(app(TINY))
+    assert not at.exception
+    job = at.session_state["cmp_job"]
+    assert job.error and job.finished and at.session_state["cmp_active"] is None
+    assert [seen(e.value) for e in at.error] == [job.error]
+    assert "could not allocate 19 GiB" in job.error
+    at.run()
+    at.run()
+    assert len(calls) == 1  # no retry loop
+    assert not at.button(key="cmp_run_btn").disabled and at.button(key="cmp_stop_btn").disabled

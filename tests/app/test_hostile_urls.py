@@ -57,3 +57,18 @@ def test_a_mix_of_hostile_values_repeated_keys_and_unknown_keys(page):
     q.update({"unknown_key": "1", "x" * 500: "y" * 500})
     at = open_page(page, q)
     _check(at, schema)
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
+
+
+def test_memory_stays_bounded_when_the_largest_links_are_opened_again_and_again():
+    """The first round may compile and cache; later rounds of the same largest-value links must not keep growing."""
+    rounds = []
+    for _ in range(3):
+        for page, schema in PAGES.items():
+            _check(open_page(page, _query(schema, HOSTILE["huge"])), schema)
+        rounds.append(_rss_mb())
+    assert rounds[-1] - rounds[0] < 300, rounds  # MB

@@ -2,6 +2,7 @@
 presets the grid and the settings (and the page writes its settings back to the link), and bad input gives one
 sentence instead of a traceback.  (Named test_timing_page.py: tests/test_timing.py tests flowlab/timing.py.)"""
 import os
+import re
 import time
 
 import pytest
@@ -14,6 +15,12 @@ from flowlab.settings import TIMING
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PAGE = os.path.join(ROOT, "pages", "timing.py")
 RECORDED = os.path.join(ROOT, "assets", "benchmarks")
+
+
+def seen(text: str) -> str:
+    """A message as the reader sees it: the page escapes markdown in echoed values (backslashes, invisible word
+    joiners), which the AppTest returns as source."""
+    return re.sub(r"\\(.)", r"\1", text).replace("\u2060", "")
 
 
 def _fresh():
@@ -128,7 +135,7 @@ def test_bad_link_is_a_warning():
     at.query_params["dims"] = "64,lots"
     at.run()
     assert not at.exception
-    assert any("Ignored dims=" in w.value for w in at.warning)
+    assert any("Ignored dims=" in seen(w.value) for w in at.warning)
     assert at.text_input(key="tm_dims").value == "32, 64, 128, 256, 512"
 
 
@@ -160,7 +167,49 @@ def test_link_sets_every_setting_and_is_written_back():
     assert (at.number_input(key="tm_batch").value, at.number_input(key="tm_layers").value,
             at.number_input(key="tm_repeats").value) == (10, 3, 2)
     assert at.number_input(key="tm_cap").value == TIMING["cap"].hi  # clamped, with a note
-    assert any(w.value.startswith("Changed cap='1000'") for w in at.warning)
+    assert any(seen(w.value).startswith("Changed cap='1000'") for w in at.warning)
     assert at.query_params["cap"] == "600" and at.query_params["methods"] == "self_normalizing"
     at.number_input(key="tm_batch").set_value(20).run()
     assert at.query_params["batch"] == "20" and at.text_input(key="tm_dims").value == "4, 8"
+
+
+# ---- the budget (issue 16) ------------------------------------------------------------------------------------------
+@pytest.fixture
+def server_budget(monkeypatch):
+    monkeypatch.setenv("FLOWLAB_SESSION_MEMORY_MB", "512")
+    monkeypatch.setenv("FLOWLAB_JOB_SECONDS", "300")
+
+
+@pytest.mark.parametrize("query, size", [({"dims": "32768"}, "29 GiB"), ({"dims": "4096", "layers": "64"}, "15 GiB")])
+def test_a_grid_that_cannot_run_is_refused(server_budget, query, size):
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception and not at.warning
+    errors = [seen(e.value) for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith("Nothing in this grid can run"), errors
+    assert f"needs about {size}; this server allows 512 MB per session: use D up to" in errors[0]
+    assert at.button(key="tm_run").disabled  # (and _start checks the grid again)
+    at.run()
+    assert not at.exception and "tm_worker" not in at.session_state
+
+
+def test_the_grid_estimate_is_shown(server_budget):
+    at = _fresh()
+    est = [c.value for c in at.caption if c.value.startswith("Estimate:")]
+    assert len(est) == 1 and "20 points of 20 points run" in est[0] and "the largest needing about" in est[0]
+
+
+def test_the_worker_ends_with_its_session(server_budget, monkeypatch):
+    import pages._shared.ui as ui
+
+    monkeypatch.setattr(ui, "session_alive", lambda: (lambda: False))  # the browser tab is already closed
+    at = _fresh()
+    at.text_input(key="tm_dims").set_value("4, 8")
+    at.multiselect(key="tm_methods").set_value(["relative"])
+    at.run()
+    at.button(key="tm_run").click().run()
+    _wait(at)
+    snap = at.session_state["tm_worker"].snapshot()
+    assert snap["finished"] and snap["cancelled"] and snap["done"] == 0
