@@ -54,7 +54,11 @@ def server_url():
 
 
 @pytest.fixture(scope="session")
-def browser(server_url):
+def chromium_browser():
+    """One Chromium for the whole run: Playwright's sync API allows one running instance per thread."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"end-to-end tests need Chromium at {CHROMIUM} (Debian package 'chromium'); not installed here")
+    pytest.importorskip("playwright.sync_api", reason="end-to-end tests need the 'playwright' Python package")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -62,6 +66,11 @@ def browser(server_url):
                               args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         yield b
         b.close()
+
+
+@pytest.fixture(scope="session")
+def browser(server_url, chromium_browser):
+    return chromium_browser
 
 
 @pytest.fixture

@@ -99,14 +99,8 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def chromium(cluster):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM,
-                              args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield b
-        b.close()
+def chromium(cluster, chromium_browser):
+    return chromium_browser
 
 
 def _open(browser, url):
