@@ -248,12 +248,14 @@ def gradient_cost(method: str, layers: int, batch: int, dim: int) -> tuple[float
 
 
 def compare_cost(*, dim: int, layers: int, inits: int, points: int, methods, iters: int, every: int,
-                 optimizer: str, lambdas: int = 0) -> Cost:
-    """A Compare run (``lambdas`` = 0) or λ sweep (``lambdas`` values: the self-normalizing flow alone with
-    lambdas × inits members).  Memory: the data (float64 points, their standardised float32 copy, sampling
-    temporaries), the shared initial weights, every method's weights and optimiser state, the history, plus the
-    largest compiled step or evaluation.  Time: iterations × every method's step, plus the evaluations."""
-    n = inits * max(1, lambdas)
+                 optimizer: str, lambdas: int = 0, rates: int = 1) -> Cost:
+    """A Compare run over ``rates`` learning rates (every method with rates × inits members), or a λ sweep
+    (``lambdas`` values: the self-normalizing flow alone with lambdas × inits members, at one rate).  Memory: the
+    data (float64 points, their standardised float32 copy, sampling temporaries), the shared initial weights, every
+    method's weights and optimiser state, the history, plus the largest compiled step or evaluation.  Time:
+    iterations × every method's step, plus the evaluations."""
+    rates = 1 if lambdas else max(1, int(rates))
+    n = inits * max(1, lambdas) * rates
     methods = ("self_normalizing",) if lambdas else tuple(methods)
     adam = optimizer == "adam"
     L, N, D = int(layers), int(points), int(dim)
@@ -271,6 +273,8 @@ def compare_cost(*, dim: int, layers: int, inits: int, points: int, methods, ite
     what = f"{plural(inits, 'init')} × {plural(L, 'layer')} × D = {D} on {plural(N, 'point')}"
     if lambdas:
         what += f", {plural(lambdas, 'λ value')}"
+    elif rates > 1:
+        what += f", {plural(rates, 'learning rate')}"
     work = f"{plural(len(methods), 'method')} × {plural(int(iters), 'iteration')}"
     return Cost(persistent + peak, seconds, what, work)
 
@@ -345,3 +349,42 @@ def out_of_memory_text(e: BaseException) -> str:
     """What an allocation failure asked for, as words: 'could not allocate 19 GiB' when the message says how much."""
     m = re.search(r"allocat\w*\s+(\d{4,})\s*bytes", str(e))
     return f"could not allocate {size_text(int(m.group(1)))}" if m else "ran out of memory"
+
+
+# ---- live and command-line training (Playground, python -m flowlab train) -------------------------------------------
+def training_cost(*, method: str, layers: int, batch: int, ntrain: int, ntest: int, dim: int = 2,
+                  candidates: int = 1, views: int = 4096) -> Cost:
+    """One training run (``candidates`` side by side on shared data): the data (float64 samples and their float32
+    standardised copy, training and held-out), each candidate's weights with Adam's two moments, its compiled
+    optimiser step on ``batch`` rows, its held-out evaluation on ``ntest`` rows and a view of ``views`` grid points.
+    Open-ended: no time estimate (the scheduler shares the cores)."""
+    L, B, D = int(layers), int(batch), int(dim)
+    m = learned_matrices(method)
+    data = 12 * (int(ntrain) + int(ntest)) * D
+    state = FLOAT_BYTES * 3 * L * (m * D * D + D)
+    step = FLOAT_BYTES * (STEP[method].words(L, B, D) + ADAM_MATRICES * m * L * D * D)
+    ev = FLOAT_BYTES * EVALUATION.words(L, max(int(ntest), int(views)), D)
+    what = f"{plural(L, 'layer')} × batch {B:,} on {plural(int(ntrain), 'training point')}"
+    if candidates > 1:
+        what += f", {int(candidates)} candidates"
+    return Cost(data + int(candidates) * (state + max(step, ev)), 0.0, what)
+
+
+def training_refusal(budget: Budget, **kw) -> str | None:
+    """None when a training run fits ``budget`` (``training_cost`` keywords), else one sentence with the largest
+    batch and the most layers that fit with the other settings kept."""
+    cost = training_cost(**kw)
+    if not cost.over(budget):
+        return None
+
+    def fits(**change) -> bool:
+        return not training_cost(**{**kw, **change}).over(budget)
+
+    tips = []
+    b = largest_fitting(lambda v: fits(batch=v), 1, int(kw["batch"]) - 1)
+    if b:
+        tips.append(f"batch {nice_floor(b):,}")
+    n = largest_fitting(lambda v: fits(layers=v), 1, int(kw["layers"]) - 1)
+    if n:
+        tips.append(plural(n, "layer"))
+    return refusal(cost, budget, tips)

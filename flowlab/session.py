@@ -15,6 +15,7 @@ from functools import partial
 import numpy as np
 
 from . import presets
+from .budget import Budget, OverBudget, session_budget, training_refusal
 from .densities import Density, get_density
 from .flow import model_log_prob, model_samples
 from .gradients import REGISTRY as METHODS
@@ -69,11 +70,31 @@ class PlaygroundView:
         return {"xs": xs, "ys": ys, "logq": lq, "samples": smp[np.all(np.isfinite(smp), axis=1)]}
 
 
-def divergence_advice(div: Divergence, best: tuple | None) -> str:
-    """What to tell the user when training diverged: the guard's message, what to change, and the Best weights when
+REPEATS_WARN = 0.05  # fraction of uploaded points that are exact repeats of another before the data is named
+
+
+def repeated_points(points) -> str | None:
+    """One sentence when at least ``REPEATS_WARN`` of the points repeat another exactly: a flow can put unbounded
+    density on a repeated point, so the likelihood has no maximum and training can run away however small the
+    learning rate."""
+    p = np.asarray(points)
+    repeats = len(p) - len(np.unique(p, axis=0))
+    if len(p) == 0 or repeats < REPEATS_WARN * len(p):
+        return None
+    return (f"{repeats:,} of your {len(p):,} points repeat another point exactly: a flow can pile unbounded density "
+            "on a repeated point, so the likelihood has no maximum; add a little noise to the points or remove the "
+            "repeats.")
+
+
+def divergence_advice(div: Divergence, best: tuple | None, data=None) -> str:
+    """What to tell the user when training diverged: the guard's message, what to change — the data first when
+    uploaded points repeat (``repeated_points``), else the learning rate and clipping — and the Best weights when
     they beat the rolled-back ones (the last finite loss can already come from damaged weights)."""
     back = (f" **Best** puts back the weights of step {best[0]:,} (test NLL {best[1]:.4f}), the best so far: the "
             "last finite loss can already come from damaged weights." if best is not None else "")
+    cause = repeated_points(data) if data is not None else None
+    if cause:
+        return f"{div.message}  \n**The data:** {cause}{back}"
     return (f"{div.message}  \n**Hint:** lower the learning rate (e.g. to {div.lr / 3:.2g}) or clip gradients "
             f"harder (smaller max norm under *More settings*), then press Resume.{back}")
 
@@ -205,6 +226,9 @@ class PlaygroundSession:
         if self.settings is None:
             raise ValueError("No settings yet: call update(settings) first.")
         if self.worker is None or not self.worker.alive:
+            over = self.refusal()
+            if over:
+                raise OverBudget(over)
             view = PlaygroundView(self.plot_range(), seed=int(self.settings["seed"]))
             density, kw = self._build_args()  # the worker holds these, not the session (which may then be freed)
             self.worker = TrainingWorker(partial(build_trainer, density, **kw), self.scheduler, view=view,
@@ -237,6 +261,15 @@ class PlaygroundSession:
         getattr(self.ensure_worker(), method)()
         self.sent += 1
         self.wanted = wanted
+
+    def refusal(self, budget: Budget | None = None) -> str | None:
+        """One sentence when this session's training would not fit the server's per-session budget
+        (``flowlab.budget``; default ``session_budget()``), else None: checked before any worker is built."""
+        s = self.settings
+        ntrain = len(self.data) if self.data is not None else int(s["ntrain"])
+        return training_refusal(budget or session_budget(), method=s["method"], layers=s["layers"],
+                                batch=s["batch"], ntrain=ntrain, ntest=LIVE_TEST_POINTS,
+                                views=GRID_N * GRID_N)
 
     def start(self):
         self._send("start", "run")

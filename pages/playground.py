@@ -21,7 +21,7 @@ from flowlab.plots.export import standalone_html
 from flowlab.plots.gif import density_gif, density_picture
 from flowlab.plots.live import density_panel, points_panel, samples_panel
 from flowlab.plots.playground import compare_figure, learned_figure, live_curves_figure
-from flowlab.session import PlaygroundSession, divergence_advice, follow_choice, steps_line
+from flowlab.session import PlaygroundSession, divergence_advice, follow_choice, repeated_points, steps_line
 from flowlab.settings import MAX_NAME_CHARS, PLAYGROUND, literal, plain
 from flowlab.system import read_results
 from pages._shared.live import draw_canvas, live_panels
@@ -136,7 +136,7 @@ def _guard(fn):
         try:
             fn()
         except ValueError as e:  # bad settings: one sentence, no traceback
-            ss["pg_msg"] = ("error", str(e))
+            ss["pg_msg"] = ("error", plain(e))
     return run
 
 
@@ -225,6 +225,8 @@ if msg:
     ss["pg_msg"] = ("warning", msg)
 if data_error:
     st.error(data_error)
+elif data is not None and repeated_points(data):
+    st.warning(repeated_points(data), icon=WARN)
 elif source == "upload" and data is None:
     st.info("Upload a CSV of 2-D points next to *Data* in the sidebar to train on your own data. Uploaded data has "
             "no true density, so the KL is hidden and the test NLL on a held-out 10 % split is shown instead.")
@@ -243,6 +245,10 @@ if source == "draw":
 if custom is not None:
     st.caption(" ".join(filter(None, [CUSTOM_LIMITS, measured_limits(read_results(OWN_DENSITY_RECORDS))])))
 ready = data_error is None and (source == "toy" or data is not None or custom is not None)
+over_budget = sess.refusal() if ready else None
+if over_budget:  # the server's per-session budget (flowlab.budget): nothing is built
+    st.error(plain(over_budget), icon=WARN)
+    ready = False
 if ss.get("pg_msg"):
     kind, text = ss["pg_msg"]
     getattr(st, kind)(text)
@@ -337,7 +343,7 @@ def live():
         if line:
             (st.error if line is snap.error else st.caption)(line)
     if snap.divergence is not None:
-        st.warning(divergence_advice(snap.divergence, snap.best), icon=WARN)
+        st.warning(divergence_advice(snap.divergence, snap.best, sess.data), icon=WARN)
     if snap.drift:
         st.warning(snap.drift, icon=WARN)
     prange = sess.plot_range()

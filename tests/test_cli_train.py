@@ -134,3 +134,12 @@ def test_a_file_that_is_not_a_picture_is_one_sentence(tmp_path, capsys):
     assert main(["train", "--image", str(tmp_path / "fake.png"), "--steps", "5", "--out", str(tmp_path / "o")]) != 0
     err = capsys.readouterr().err.strip()
     assert "not a picture" in err and "fake.png" in err and "\n" not in err
+
+
+def test_a_run_over_the_memory_budget_is_refused_before_anything_is_created(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FLOWLAB_SESSION_MEMORY_MB", "10")
+    assert main(["train", "--density", "moons", "--layers", "200", "--batch", "4096", "--steps", "5",
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "This run needs about" in err and "FLOWLAB_SESSION_MEMORY_MB allows 10 MB" in err and "\n" not in err
+    assert "use at most batch" in err and not (tmp_path / "o").exists()

@@ -50,3 +50,30 @@ def test_turns_are_first_come_and_bounded_by_the_slots():
     # fairness: while all four are waiting, nobody gets a second turn before everybody had a first
     counts = {f"w{i}": order[:16].count(f"w{i}") for i in range(4)}
     assert max(counts.values()) - min(counts.values()) <= 2, counts
+
+
+def test_a_wait_for_a_turn_ends_when_it_is_cancelled():
+    import threading
+
+    from flowlab.runtime.scheduler import TurnCancelled
+
+    s = Scheduler(slots=1, max_active=4)
+    stop = threading.Event()
+    got = []
+
+    def waiter():
+        try:
+            with s.turn("b", stop.is_set):
+                got.append("turn")
+        except TurnCancelled:
+            got.append("cancelled")
+
+    with s.turn("a"):  # the slot is busy (a long compile)
+        t = threading.Thread(target=waiter)
+        t.start()
+        stop.set()
+        t.join(5)
+        assert got == ["cancelled"] and not t.is_alive()
+        assert s.stats()["busy"] == 1
+    with s.turn("c"):  # the cancelled waiter left the line: the next one is served
+        pass

@@ -222,3 +222,29 @@ def test_many_workers_share_the_slots_and_all_progress(n):
             w.stop()
         for w in ws:
             w.join(5)
+
+
+def test_workers_stopped_while_waiting_behind_a_long_build_end_at_once():
+    """A soak run found closed sessions' workers piling up in line behind one slow compile: a stop must end a
+    worker that is still waiting for its turn to build."""
+    import threading
+
+    release = threading.Event()
+    sched = Scheduler(slots=1, max_active=10)
+
+    def slow_build():
+        release.wait(30)
+        raise ValueError("never mind")
+
+    first = TrainingWorker(slow_build, sched)
+    waiting = [TrainingWorker(FakeTrainer, sched) for _ in range(5)]
+    time.sleep(0.3)
+    for w in waiting:
+        w.stop()
+    for w in waiting:
+        w.join(3)
+    assert not any(w.alive for w in waiting) and first.alive
+    assert all(w.snapshot().state == "stopped" for w in waiting)
+    release.set()
+    first.join(5)
+    assert not first.alive

@@ -9,7 +9,7 @@ from flowlab import presets
 from flowlab.runtime.scheduler import Scheduler
 from flowlab.runtime.worker import Snapshot
 from flowlab.session import (GRID_N, PlaygroundSession, PlaygroundView, data_plot_range, data_zmax, density_zmax,
-                             divergence_advice, follow_choice, steps_line)
+                             divergence_advice, follow_choice, repeated_points, steps_line)
 from flowlab.settings import PLAYGROUND
 from flowlab.train import Divergence, build_trainer
 
@@ -136,5 +136,13 @@ def test_divergence_advice_and_deep_flow_line():
     a = divergence_advice(d, (40, 1.234))
     assert "lower the learning rate (e.g. to 0.1)" in a and "**Best** puts back the weights of step 40" in a
     assert "**Best**" not in divergence_advice(d, None)
+    rng = np.random.default_rng(0)
+    fine = rng.normal(size=(200, 2))
+    assert repeated_points(fine) is None and "lower the learning rate" in divergence_advice(d, None, fine)
+    rep = np.concatenate([fine, np.repeat(fine[:1], 30, axis=0)])  # 30 of 230 points repeat the first one
+    note = repeated_points(rep)
+    assert note.startswith("30 of your 230 points repeat") and note.count(".") == 1
+    a = divergence_advice(d, None, rep)
+    assert "**The data:** 30 of your 230" in a and "learning rate" not in a
     assert steps_line(Snapshot(steps_per_s=120.0), 200).startswith("200 layers: this session trains 120 ")
     assert steps_line(Snapshot(steps_per_s=120.0), 50) is None

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from flowlab import presets
+from flowlab.budget import local_budget, training_refusal
 from flowlab.cli import Parser, fail
 from flowlab.custom_densities import MAX_IMAGE_BYTES, MAX_TEXT, image_density, text_density
 from flowlab.densities import Density, get_density
@@ -29,6 +30,7 @@ from flowlab.settings import TRAIN, shown
 from flowlab.train import CHUNK_CHOICES, HEADLESS_CHUNK_SCALE, build_trainer, chunk_steps_for, train_candidates
 
 TRAINING_KEYS = tuple(k for k in TRAIN.keys if k != "density")
+NTEST = 5_000  # held-out points evaluated at every chunk end
 
 
 def build_parser() -> Parser:
@@ -98,6 +100,10 @@ def settings_from_args(args, density: Density) -> tuple[dict, int]:
             s["warmup"] = min(s["warmup"], int(args.steps) // 5)
     if args.candidates < 1:
         raise ValueError(f"--candidates must be a positive integer, got {args.candidates}.")
+    over = training_refusal(local_budget(), method=s["method"], layers=s["layers"], batch=s["batch"],
+                            ntrain=s["ntrain"], ntest=NTEST, candidates=args.candidates)
+    if over:
+        raise ValueError(over)
     return s, seed
 
 
@@ -123,7 +129,7 @@ def main(argv=None) -> int:
     chunk = chunk_steps_for(s["layers"], s["batch"], s["method"], HEADLESS_CHUNK_SCALE)
     if args.steps is not None:  # whole chunks: no more than the steps asked for in one
         chunk = max([c for c in CHUNK_CHOICES if c <= min(chunk, args.steps)] or [CHUNK_CHOICES[0]])
-    trainer = build_trainer(density, seed=seed, chunk=chunk, **s)
+    trainer = build_trainer(density, seed=seed, chunk=chunk, ntest=NTEST, **s)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     total = args.steps if args.steps else args.budget

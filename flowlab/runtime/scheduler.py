@@ -13,6 +13,7 @@ import threading
 import time
 from collections import deque
 from contextlib import contextmanager
+from typing import Callable
 
 from ..system import usable_cpus
 
@@ -25,6 +26,10 @@ def _env_int(name: str, default: int) -> int:
     except ValueError:
         return default
     return v if v >= 1 else default
+
+
+class TurnCancelled(Exception):
+    """The worker waiting for a turn was stopped."""
 
 
 class Scheduler:
@@ -76,12 +81,18 @@ class Scheduler:
 
     # ---- turns -------------------------------------------------------------------------------------------------------
     @contextmanager
-    def turn(self, worker):
-        """Hold one slot for one chunk; yields the seconds waited for it.  Turns go in arrival order."""
+    def turn(self, worker, cancelled: Callable[[], bool] | None = None):
+        """Hold one slot for one chunk; yields the seconds waited for it.  Turns go in arrival order.  A wait ends
+        with ``TurnCancelled`` as soon as ``cancelled()`` is true (a worker stopped while in line must not stay
+        queued behind a long compile)."""
         t0 = self.clock()
         with self._cv:
             self._turns.append(worker)
             while not (self._turns[0] is worker and self._busy < self.slots):
+                if cancelled is not None and cancelled():
+                    self._turns.remove(worker)
+                    self._cv.notify_all()
+                    raise TurnCancelled
                 self._cv.wait(0.5)
             self._turns.popleft()
             self._busy += 1

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..history import Frames
 from ..train import Divergence, Trainer
-from .scheduler import Scheduler, default_scheduler
+from .scheduler import Scheduler, TurnCancelled, default_scheduler
 
 IDLE_PAUSE_S = 30.0
 IDLE_STOP_S = 600.0
@@ -74,6 +74,7 @@ class TrainingWorker:
         self.publish_s, self.idle_pause_s, self.idle_stop_s = publish_s, idle_pause_s, idle_stop_s
         self._alive, self.clock = alive, clock
         self._inbox: queue.Queue = queue.Queue()
+        self._stopped = threading.Event()  # set by stop(): a wait for a turn ends at once
         self._snap = Snapshot()
         self._seen = clock()
         self._seq = 0
@@ -105,6 +106,7 @@ class TrainingWorker:
         self.send("hyper", **kw)
 
     def stop(self):
+        self._stopped.set()
         self.send("stop")
 
     def snapshot(self) -> Snapshot:
@@ -130,8 +132,12 @@ class TrainingWorker:
         self._frames = Frames(FRAMES)
         self._curves = ({}, {})
         try:
-            with self.scheduler.turn(self):  # building samples data and compiles: it takes a slot like a chunk
+            with self.scheduler.turn(self, self._stopped.is_set):  # building samples data and compiles: a slot
                 self.trainer = self._build()
+        except TurnCancelled:
+            self.scheduler.leave(self)
+            self._publish("stopped")
+            return
         except Exception as e:  # noqa: BLE001 - a bad setting is a sentence on the page, not a dead thread
             self._publish("error", error=str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {e}")
             return
@@ -181,7 +187,10 @@ class TrainingWorker:
                               f"({self.scheduler.max_active} sessions train at once on this server).")
                 time.sleep(0.2)
                 return True
-            self._chunk()
+            try:
+                self._chunk()
+            except TurnCancelled:  # stopped while waiting for a slot: the stop message ends the loop next
+                return True
             return True
         if dirty:
             self._publish(self._idle_state())
@@ -236,7 +245,7 @@ class TrainingWorker:
         too, so the CPU is never shared by more computations than the scheduler allows."""
         t = self.trainer
         t0 = self.clock()
-        with self.scheduler.turn(self) as waited:
+        with self.scheduler.turn(self, self._stopped.is_set) as waited:
             div = t.run_chunk()
             self._wait += waited
             self._wall += self.clock() - t0

@@ -269,3 +269,14 @@ def test_best_button_restores_the_lowest_test_nll():
     no_errors(at)
     assert any(f"Restored the weights of step {best.step:,}" in c.value for c in at.caption)
     assert at.button(key="pg_train").label == "Resume"
+
+
+def test_settings_over_the_servers_budget_are_refused_with_one_sentence(monkeypatch):
+    monkeypatch.setenv("FLOWLAB_SESSION_MEMORY_MB", "10")
+    at = app({"density": "moons", "layers": "200", "batch": "4096"})
+    assert not at.exception
+    errs = [text_of(e.value) for e in at.error]
+    assert len(errs) == 1 and errs[0].startswith("This run needs about") and "10 MB per session" in errs[0]
+    assert at.button(key="pg_train").disabled and at.button(key="pg_step_btn").disabled
+    widget(at, "pg_layers").set_value(5).run()  # a run that fits: the refusal goes, Train comes back
+    assert not at.error and not at.button(key="pg_train").disabled
