@@ -25,7 +25,7 @@ import optax
 from . import gradients as G
 from . import presets
 from .flow import TRAINER_INITS, FlowSpec, data_init, init_params, log_prob, logdet_weights
-from .metrics import all_finite, angle_degrees, flat, global_norm, inverse_error, tree_where
+from .metrics import all_finite, global_norm, inverse_error, tree_where
 
 OPTIMIZERS = ("adam", "sgd")
 # Self-normalizing flows: mean_k ||R_k W_k - I||_F above this means the learned inverses no longer track W (healthy
@@ -46,10 +46,13 @@ class TrainConfig:
     batch: int
     chunk: int
     optimizer: str = "adam"
-    track_angle: bool = False  # SNF/relative: angle to the exact gradient each step (costs an exact gradient)
+    track_angle: bool = False  # learned inverses: gradients.snf_angle each step (costs an SNF and an exact gradient)
 
     def __post_init__(self):
         object.__setattr__(self, "method", G.check_method(self.method, G.TRAIN_METHODS))
+        if self.track_angle and not G.REGISTRY[self.method].learned_inverse:
+            raise ValueError(f"The angle to the exact gradient (Keller et al. Fig. 3) is tracked for methods with "
+                             f"learned inverses; {G.REGISTRY[self.method].short} has none.")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"Unknown optimiser {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}.")
         if int(self.batch) < 1:
@@ -68,7 +71,7 @@ def make_hyper(lr=_D.lr, lam=_D.lam, clip=_D.clip, warmup=_D.warmup, decay=_D.de
 
     lr: peak learning rate; warmup: linear warm-up steps; decay: cosine decay from the end of warm-up to
     ``final_lr_frac * lr`` at step ``decay`` (0 = constant); clip: max global gradient norm (inf = off);
-    lam: SNF reconstruction weight; explode: a loss above this counts as divergence (default 1000 + 100 D nats);
+    lam: SNF reconstruction weight λ, Keller et al.'s (eq. 3; ``gradients._self_normalizing``); explode: a loss above this counts as divergence (default 1000 + 100 D nats);
     b2: Adam's second-moment decay v ← b2·v + (1 − b2)·g² (memory ~1/(1 − b2) steps; ignored by SGD).
     """
     if not (lr > 0 and math.isfinite(lr)):
@@ -146,7 +149,8 @@ def make_chunk(spec: FlowSpec, cfg: TrainConfig):
     grad_fn = G.make_grad_fn(cfg.method, spec)
     opt = _optimizer(cfg.optimizer)
     B, K = int(cfg.batch), int(cfg.chunk)
-    angle = cfg.track_angle and cfg.method != "exact"
+    # the gradient norm that clipping bounds (R's gradient is scaled along with it but not counted)
+    norm_keys = ("W", "b", "A") if spec.activation.learnable else ("W", "b")
 
     def chunk(state, prev, data, test_x, test_logp, norm, hyper):
         shift_nll = -norm.logdet()  # x-space NLL = standardised NLL + sum(log scale)
@@ -157,7 +161,7 @@ def make_chunk(spec: FlowSpec, cfg: TrainConfig):
             batch = data[jax.random.randint(k_batch, (B,), 0, data.shape[0])]
             grads, m = grad_fn(state.params, batch, hyper)
             loss = m["data_loss"] - jnp.sum(logdet_weights(state.params))
-            gnorm = global_norm({k: grads[k] for k in ("W", "b")})
+            gnorm = global_norm({k: grads[k] for k in norm_keys})
             scale = jnp.minimum(1.0, hyper["clip"] / (gnorm + 1e-12))
             grads = jax.tree_util.tree_map(lambda g: g * scale, grads)
             lr = lr_at(hyper, state.step)
@@ -181,8 +185,8 @@ def make_chunk(spec: FlowSpec, cfg: TrainConfig):
             metrics = {"loss": loss + shift_nll, "grad_norm": gnorm, "lr": lr}
             if cfg.method == "self_normalizing":
                 metrics["recon"] = m["recon"]
-            if angle:
-                metrics["angle"] = angle_degrees(flat(grads), flat(G.exact_grads(spec, state.params, batch)))
+            if cfg.track_angle:
+                metrics["angle"] = G.snf_angle(spec, state.params, batch)
             return (nxt, new_prev, ok & good, bad_step, loss_bad), metrics
 
         carry0 = (state, prev, jnp.asarray(True), jnp.asarray(-1, jnp.int32), jnp.asarray(False))

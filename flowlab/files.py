@@ -1,21 +1,24 @@
-"""Files FlowLab reads and writes: model files, uploaded CSVs of points, curves CSV.
+"""Files FlowLab reads and writes: model files here; uploaded CSVs of points and the curves CSV in
+``flowlab.csvfiles`` (re-exported).
 
 Model file: one ``.npz`` (a zip of ``.npy`` members, no pickle): ``W`` (L, D, D), ``b`` (L, D), optional ``R`` (L, D,
-D) (self-normalizing flows), optional ``shift`` and ``scale`` (D,) (h_0 = (x - shift) / scale) and ``config``, a 0-d
-string array holding JSON: ``{"format": "flowlab-model", "version": 1, "activation": {"name", "alpha", "beta"}}`` plus
-the method and training settings.
+D) (self-normalizing flows), ``A`` (L-1, D, n) for a learned activation (its n parameters per unit, and only then),
+optional ``shift`` and ``scale`` (D,) (h_0 = (x - shift) / scale) and ``config``, a 0-d string array holding JSON:
+``{"format": "flowlab-model", "version": 2, "activation": {"name", "alpha", "beta"}}`` plus the method and training
+settings.  Version 2 puts ``hyper.lam`` on Keller et al.'s scale (eq. 3): version 1 files stored twice that value, so
+``load_model`` halves their ``hyper.lam`` and returns the config upgraded (``version`` 2, ``upgraded_from`` 1).
 
 A model file may come from anyone, so ``load_model`` reads it member by member (zipfile, then numpy's .npy header
 parser) and refuses with a ValueError of one sentence, checking sizes before any data is unpacked:
 * the archive at most ``MAX_ARCHIVE_BYTES``, its directory at most ``MAX_DIRECTORY_BYTES`` (checked before zipfile
-  builds an object per listed member); only the six members above, each once, as ``.npy``, not encrypted;
+  builds an object per listed member); only the seven members above, each once, as ``.npy``, not encrypted;
 * each member's declared unpacked size (``ZipInfo.file_size``; zipfile unpacks no more) at most ``MEMBER_BYTES``,
   what the largest model needs (L <= ``MAX_MODEL_LAYERS``, D <= ``MAX_MODEL_DIM``, float64, ``MAX_CONFIG_CHARS`` of
   JSON): the total is at most their sum, ``MAX_MODEL_BYTES``;
 * each header (<= ``MAX_HEADER_CHARS``) before its data: real floats only (float16/32/64, either byte order; no object,
   str, complex, structured, datetime or int), shapes within the caps and consistent with W;
 * values: finite within float32's range (FlowLab computes in float32), scale > 0, each W_k invertible in float32
-  (condition number <= ``MAX_COND``, log|det W_k| > ``MIN_LOGDET_PER_DIM`` · D);
+  (condition number <= ``MAX_COND``, log|det W_k| > ``MIN_LOGDET_PER_DIM`` · D), |A| <= ``MAX_ACTIVATION_PARAM``;
 * config: a JSON object of <= ``MAX_CONFIG_CHARS`` characters nested <= ``MAX_CONFIG_DEPTH`` deep, the keys FlowLab
   reads type-checked (format, version, dim, layers, activation, density, method, steps).
 """
@@ -34,26 +37,31 @@ import jax.numpy as jnp
 import numpy as np
 from numpy.lib import format as npy
 
-from .activations import ACTIVATION_NAMES, Activation, make_activation
+from .activations import ACTIVATION_NAMES, MAX_PARAMS, Activation, make_activation
+from .csvfiles import (F32_MAX, MAX_CSV_ROWS, MAX_ROBUST_Z, MIN_CSV_ROWS, MIN_DISTINCT_POINTS,  # noqa: F401
+                       MIN_REL_SPREAD, MIN_SPREAD, MIN_SV_RATIO, check_points, curves_csv, parse_points_csv)
 from .flow import FlowSpec, Norm
 from .schema import shown
 
 FORMAT = "flowlab-model"
-VERSION = 1
+VERSION = 2  # 2: λ on Keller et al.'s scale (version 1 stored 2λ), the A member of learned activations
 
 MAX_MODEL_LAYERS = 256  # deeper than any flow FlowLab trains
 MAX_MODEL_DIM = 64  # the densities are 2-D; the format allows any D within this cap
 MAX_CONFIG_CHARS = 65_536
 MAX_CONFIG_DEPTH = 8
 MAX_HEADER_CHARS = 4096  # numpy writes ~128 characters
-MAX_DIRECTORY_BYTES = 8192  # the zip's central directory: six entries of about 100 bytes
+MAX_DIRECTORY_BYTES = 8192  # the zip's central directory: seven entries of about 100 bytes
 MAX_COND = 1e7  # ~1/eps of float32: beyond it W_k^{-1} keeps no correct digit
 MIN_LOGDET_PER_DIM = -30.0  # a geometric-mean singular value below e^-30 ≈ 1e-13: singular
-F32_MAX = float(np.finfo(np.float32).max)
+# |θ| of a learned activation: e^50 ≈ 5e21 keeps its slopes, step heights and inverse finite in float32 for
+# |x| <= 1e4, far beyond what training reaches (slopes of 1e-13 or steps 1e13 high are no longer a density model)
+MAX_ACTIVATION_PARAM = 50.0
 _FLOATS = ("float16", "float32", "float64")
-_NDIM = {"W": 3, "b": 2, "R": 3, "shift": 1, "scale": 1}
+_NDIM = {"W": 3, "b": 2, "R": 3, "A": 3, "shift": 1, "scale": 1}
 _ELEMENTS = {"W": MAX_MODEL_LAYERS * MAX_MODEL_DIM ** 2, "b": MAX_MODEL_LAYERS * MAX_MODEL_DIM,
-             "R": MAX_MODEL_LAYERS * MAX_MODEL_DIM ** 2, "shift": MAX_MODEL_DIM, "scale": MAX_MODEL_DIM}
+             "R": MAX_MODEL_LAYERS * MAX_MODEL_DIM ** 2, "A": MAX_MODEL_LAYERS * MAX_MODEL_DIM * MAX_PARAMS,
+             "shift": MAX_MODEL_DIM, "scale": MAX_MODEL_DIM}
 MEMBER_BYTES = {**{k: 8 * n + MAX_HEADER_CHARS + 16 for k, n in _ELEMENTS.items()},  # float64 + magic + header
                 "config": 4 * MAX_CONFIG_CHARS + MAX_HEADER_CHARS + 16}  # numpy stores str as UTF-32
 MAX_MODEL_BYTES = sum(MEMBER_BYTES.values())
@@ -74,6 +82,11 @@ def model_bytes(spec: FlowSpec, params: dict, norm: Norm | None = None, config: 
     arrays = {"W": np.asarray(params["W"], np.float32), "b": np.asarray(params["b"], np.float32)}
     if "R" in params:
         arrays["R"] = np.asarray(params["R"], np.float32)
+    if spec.activation.learnable:
+        arrays["A"] = np.asarray(params["A"], np.float32)
+        if not np.all(np.abs(arrays["A"]) <= MAX_ACTIVATION_PARAM):
+            raise ValueError(f"The learned activation's parameters must lie within ±{MAX_ACTIVATION_PARAM:g} to be "
+                             "saved, got NaN or a larger value.")
     if norm is not None:
         arrays["shift"] = np.asarray(norm.shift, np.float32)
         arrays["scale"] = np.asarray(norm.scale, np.float32)
@@ -104,11 +117,16 @@ def load_model(source) -> tuple[FlowSpec, dict, Norm | None, dict]:
         meta, activation = _config(_read_npy(zf, infos["config"], "config"))
         arrays = {"W": _read_npy(zf, infos["W"], "W")}
         L, D = arrays["W"].shape[:2]
-        for key in ("b", "R", "shift", "scale"):
+        _check_activation_member(activation, "A" in infos)
+        want = {"b": (L, D), "R": (L, D, D), "A": (L - 1, D, activation.n_params)}
+        for key in ("b", "R", "A", "shift", "scale"):
             if key in infos:
-                arrays[key] = _read_npy(zf, infos[key], key, {"b": (L, D), "R": (L, D, D)}.get(key, (D,)))
+                arrays[key] = _read_npy(zf, infos[key], key, want.get(key, (D,)))
     arrays = {k: _float32(k, a) for k, a in arrays.items()}
     _check_invertible(arrays["W"])
+    if "A" in arrays and not np.all(np.abs(arrays["A"]) <= MAX_ACTIVATION_PARAM):
+        raise ModelFileError(f"The model file's A holds activation parameters beyond ±{MAX_ACTIVATION_PARAM:g}; "
+                             "FlowLab reads only those that keep the activation finite in float32.")
     for key, n in (("dim", D), ("layers", L)):
         if key in meta and (type(meta[key]) is not int or meta[key] != n):
             raise ModelFileError(f"The model file's config says {key}={shown(meta[key])}, but W holds {L} layers "
@@ -118,8 +136,30 @@ def load_model(source) -> tuple[FlowSpec, dict, Norm | None, dict]:
     if "scale" in arrays and not np.all(arrays["scale"] > 0):
         raise ModelFileError("The model file's scale must be positive (in float32).")
     norm = Norm(jnp.asarray(arrays["shift"]), jnp.asarray(arrays["scale"])) if "scale" in arrays else None
-    params = {k: jnp.asarray(arrays[k]) for k in ("W", "b", "R") if k in arrays}
+    params = {k: jnp.asarray(arrays[k]) for k in ("W", "b", "R", "A") if k in arrays}
     return FlowSpec(int(D), int(L), activation), params, norm, meta
+
+
+def _check_activation_member(activation: Activation, has_A: bool):
+    """A learned activation needs its parameters A; a fixed one has none (checked before any data is read)."""
+    if activation.learnable and not has_A:
+        raise ModelFileError(f"The model file's activation {activation.name} is learned, but its parameters (array "
+                             "'A') are missing.")
+    if has_A and not activation.learnable:
+        raise ModelFileError(f"The model file holds activation parameters A, but its activation {activation.name} "
+                             "has none.")
+
+
+def _upgrade(meta: dict) -> dict:
+    """The config of an older format version on the current conventions: version 1 stored λ × 2 (FlowLab's λ was
+    half of Keller et al.'s then), so its ``hyper.lam`` is halved."""
+    v = meta.get("version", VERSION)
+    if v >= VERSION:
+        return meta
+    hyper = meta.get("hyper")
+    if isinstance(hyper, dict) and _is_number(hyper.get("lam")):
+        meta = {**meta, "hyper": {**hyper, "lam": hyper["lam"] / 2.0}}
+    return {**meta, "version": VERSION, "upgraded_from": v}
 
 
 # ---- model files: reading with caps -------------------------------------------------------------------------------
@@ -294,7 +334,8 @@ def _config(arr: np.ndarray) -> tuple[dict, Activation]:
         raise ModelFileError(f"Not a FlowLab model file: format is {shown(meta.get('format'))}, expected {FORMAT!r}.")
     v = meta.get("version", VERSION)
     if type(v) is not int or not 1 <= v <= VERSION:
-        raise ModelFileError(f"The model file has format version {shown(v)}; this FlowLab reads version {VERSION}.")
+        raise ModelFileError(f"The model file has format version {shown(v)}; this FlowLab reads versions 1 to "
+                             f"{VERSION}.")
     act = meta.get("activation", {})
     if not isinstance(act, dict):
         raise ModelFileError(f"The model file's activation must be a JSON object (name, alpha, beta), got "
@@ -312,136 +353,4 @@ def _config(arr: np.ndarray) -> tuple[dict, Activation]:
     steps = meta.get("steps")
     if steps is not None and not (_is_number(steps) and 0 <= steps <= 1e15):
         raise ModelFileError(f"The model file's steps must be a count of steps, got {shown(steps)}.")
-    return meta, make_activation(name, act.get("alpha"), act.get("beta"))  # its range checks: one sentence each
-
-
-# ---- uploaded points (CSV) ----------------------------------------------------------------------------------------
-MAX_CSV_ROWS = 100_000
-MIN_CSV_ROWS = 10
-MIN_DISTINCT_POINTS = 10  # after standardising in float32
-MIN_SPREAD = 1e-6  # a column's std: the floor Norm.fit puts on the scale (a smaller spread is not standardised)
-MIN_REL_SPREAD = 1e-6  # ... and relative to the column's largest |value|: below it float32 rounding is the spread
-MIN_SV_RATIO = 1e-3  # smaller / larger singular value of the standardised points: below it they lie on a line
-MAX_ROBUST_Z = 1e6  # |x - median| / (1.4826 MAD): one point this far leaves the others one point after standardising
-
-
-def _split(line: str, delim: str | None) -> list[str]:
-    return [c.strip() for c in (line.split(delim) if delim else line.split())]
-
-
-def _float(s: str) -> float | None:
-    try:
-        return float(s)
-    except ValueError:
-        return None
-
-
-def parse_points_csv(raw, max_rows: int = MAX_CSV_ROWS, min_rows: int = MIN_CSV_ROWS) -> np.ndarray:
-    """Parse a CSV of 2-D points (two numeric columns, optional one-line header; comma, semicolon, tab or space
-    separated) into a float64 (N, 2) array.  Any problem raises ValueError with one precise sentence naming the row;
-    the points must also be trainable in float32 once standardised (``check_points``)."""
-    if isinstance(raw, (bytes, bytearray)):
-        try:
-            raw = bytes(raw).decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise ValueError("The file is not a UTF-8 text file; upload a CSV with two numeric columns x, y.") from None
-    lines = [(i + 1, ln.strip()) for i, ln in enumerate(str(raw).splitlines())]
-    lines = [(i, ln) for i, ln in lines if ln and not ln.startswith("#")]
-    if not lines:
-        raise ValueError("The file is empty; upload a CSV with two numeric columns x, y.")
-    first = lines[0][1]
-    delim = next((d for d in (",", ";", "\t") if d in first), None)
-    head = _split(first, delim)
-    if any(_float(c) is None for c in head if c):
-        if len(head) != 2:
-            raise ValueError(f"The header (line {lines[0][0]}) has {len(head):,} columns; expected exactly 2 (x, y).")
-        lines = lines[1:]
-        if not lines:
-            raise ValueError("The file has a header but no data rows.")
-    if len(lines) > max_rows:
-        raise ValueError(f"The file has {len(lines):,} data rows; the limit is {max_rows:,}.")
-    if len(lines) < min_rows:
-        raise ValueError(f"The file has only {len(lines)} data rows; at least {min_rows} points are needed.")
-    out = np.empty((len(lines), 2), np.float64)
-    for r, (lineno, ln) in enumerate(lines):
-        cells = _split(ln, delim)
-        if len(cells) != 2:
-            raise ValueError(f"Line {lineno} has {len(cells):,} columns; expected exactly 2 (x, y).")
-        for c, cell in enumerate(cells):
-            v = _float(cell)
-            if v is None:
-                raise ValueError(f"Line {lineno}, column {c + 1}: {shown(cell)} is not a number.")
-            if not math.isfinite(v):
-                raise ValueError(f"Line {lineno}, column {c + 1} holds {shown(cell)}; NaN and infinite values are not "
-                                 "allowed.")
-            if abs(v) > F32_MAX:
-                raise ValueError(f"Line {lineno}, column {c + 1} holds {shown(cell)}, beyond float32's range "
-                                 "(±3.4e38) in which FlowLab trains.")
-            out[r, c] = v
-    check_points(out, [i for i, _ in lines])
-    return out
-
-
-def check_points(x: np.ndarray, linenos=None):
-    """ValueError (one sentence) unless the (N, 2) points can be standardised (as Norm.fit) and trained on in float32:
-    each column spreads, no point dominates the mean and std (MAX_ROBUST_Z), and the standardised float32 points are
-    finite, at least MIN_DISTINCT_POINTS distinct and not on a line.  ``linenos`` name the points' lines."""
-    x = np.asarray(x, np.float64)
-    line = (lambda i: f"Line {linenos[i]}") if linenos is not None else (lambda i: f"Point {i + 1}")
-    for c, name in enumerate("xy"):
-        col = x[:, c]
-        s, size = float(col.std()), float(np.max(np.abs(col)))
-        if not (s > MIN_SPREAD and s > MIN_REL_SPREAD * size):
-            raise ValueError(f"All points share (nearly) the same {name} (spread {s:.2g} around {col.mean():.6g}); "
-                             f"each column must spread by more than {MIN_SPREAD:g} and a millionth of its values.")
-        dev = np.abs(col - np.median(col))
-        ref = 1.4826 * float(np.median(dev) or np.median(dev[dev > 0]))  # MAD; of the points off the median if 0
-        i = int(np.argmax(dev))
-        if dev[i] > MAX_ROBUST_Z * ref:
-            raise ValueError(f"{line(i)} holds {name} = {col[i]:.4g}, {dev[i] / ref:.1e} typical deviations from the "
-                             "median; such an outlier dominates the standardisation (the other points collapse "
-                             "together), so remove it or fix its units.")
-    shift, scale = x.mean(0).astype(np.float32), np.maximum(x.std(0), MIN_SPREAD).astype(np.float32)  # as Norm.fit
-    with np.errstate(over="ignore", invalid="ignore"):
-        h = (x.astype(np.float32) - shift) / scale
-    ok = np.all(np.isfinite(h), axis=1)
-    if not np.all(ok):
-        i = int(np.argmin(ok))
-        raise ValueError(f"{line(i)}: standardising the points overflows float32 (they span more than ±3.4e38); "
-                         "rescale the data.")
-    n = len(np.unique(h, axis=0))
-    if n < MIN_DISTINCT_POINTS:
-        raise ValueError(f"Only {n} of the points are distinct (in float32); a density needs at least "
-                         f"{MIN_DISTINCT_POINTS} different points.")
-    sv = np.linalg.svd(h.astype(np.float64) - h.mean(0), compute_uv=False)
-    if not sv[-1] > MIN_SV_RATIO * sv[0]:
-        raise ValueError("The points lie on a line; a 2-D density needs them to spread in two directions.")
-
-
-def curves_csv(history: dict, evals: dict) -> str:
-    """Training curves as CSV text: one row per optimiser step (loss, grad_norm, lr, ...) with the end-of-chunk
-    evaluation columns (test_nll, kl, and inv_err for SNF) filled on the step where they were measured, else empty."""
-    history = {k: list(history[k]) for k in history}  # plain lists (a Series builds each column on access)
-    evals = {k: list(evals[k]) for k in evals}
-    cols = [k for k in history if k != "step"]
-    ev_cols = [k for k in ("test_nll", "kl", "inv_err") if k in evals]
-    ev_at = {int(s): i for i, s in enumerate(evals.get("step", []))}
-    rows = ["step," + ",".join(cols + ev_cols)]
-    steps = list(history.get("step", []))
-    seen = set()
-
-    def fmt(v):
-        v = float(v)
-        return "" if not np.isfinite(v) else repr(v)
-
-    for j, s in enumerate(steps):
-        s = int(s)
-        cells = [fmt(history[k][j]) for k in cols]
-        i = ev_at.get(s)
-        cells += [fmt(evals[k][i]) if i is not None else "" for k in ev_cols]
-        seen.add(s)
-        rows.append(f"{s}," + ",".join(cells))
-    for s, i in ev_at.items():  # evaluations at steps with no applied update (e.g. before any step)
-        if s not in seen:
-            rows.append(f"{s}," + ",".join([""] * len(cols) + [fmt(evals[k][i]) for k in ev_cols]))
-    return "\n".join(rows) + "\n"
+    return _upgrade(meta), make_activation(name, act.get("alpha"), act.get("beta"))  # its checks: one sentence each

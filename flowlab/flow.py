@@ -8,7 +8,8 @@ and with a standard normal base (eq. 9, summed over layers):
 
     log q(x) = log N(z; 0, I) + sum_{k<L} sum_i log s'(y_{k,i}) + sum_k log|det W_k| - sum_i log scale_i.
 
-Parameters are a dict of stacked arrays: W (L, D, D), b (L, D) and, for self-normalizing flows, R (L, D, D).
+Parameters are a dict of stacked arrays: W (L, D, D), b (L, D), for self-normalizing flows R (L, D, D), and for a
+learned activation A (L-1, D, n_params): layer k's s is s(·; A_k) (``flowlab.activations``).
 Layers run under `jax.lax.scan`, so tracing and compile time do not grow with depth.
 """
 from __future__ import annotations
@@ -83,7 +84,8 @@ def init_params(spec: FlowSpec, key, init: str = "orthogonal", noise: float = 0.
 
     * ``orthogonal``: each W_k a random orthogonal matrix (|det| = 1), b = 0.
     * ``identity_noise``: W_k = I + Xavier-normal noise with gain ``noise`` (SNF App. A.3: gain 0.01), b = 0.
-    With ``with_R`` the learned inverses R_k = W_k^T are added (SNF App. A.3).
+    With ``with_R`` the learned inverses R_k = W_k^T are added (SNF App. A.3): W_k⁻¹ for orthogonal W_k, only close to
+    it for identity + noise.  A learned activation gets A_k = its ``init_params`` in every layer.
     """
     if init not in INITS:
         raise ValueError(f"Unknown initialisation {init!r}; choose one of {', '.join(INITS)}.")
@@ -96,7 +98,23 @@ def init_params(spec: FlowSpec, key, init: str = "orthogonal", noise: float = 0.
     params = {"W": W.astype(dtype), "b": jnp.zeros((L, D), dtype)}
     if with_R:
         params["R"] = jnp.swapaxes(params["W"], -1, -2)
+    act = spec.activation
+    if act.learnable:
+        params["A"] = jnp.broadcast_to(act.init_params(D, dtype), (L - 1, D, act.n_params)).astype(dtype)
     return params
+
+
+def activation_params(spec: FlowSpec, params: dict, dtype=None):
+    """Per-layer activation parameters as an (L, D, n_params) stack for ``lax.scan``: A (L-1, D, n_params) with a
+    zero row for the affine last layer (never used), or an (L, D, 0) stack for a fixed activation."""
+    act = spec.activation
+    L, D = params["W"].shape[:2]
+    dtype = params["W"].dtype if dtype is None else dtype
+    if not act.learnable:
+        return jnp.zeros((L, D, 0), dtype)
+    if "A" not in params:
+        raise ValueError(f"The {act.label} activation needs its parameters: the flow has no params['A'].")
+    return jnp.concatenate([jnp.asarray(params["A"], dtype), jnp.zeros((1, D, act.n_params), dtype)], axis=0)
 
 
 DATA_INIT_MIN_STD = 1e-2  # floor on the batch std in data_init: nearly degenerate data must not blow W up
@@ -120,14 +138,15 @@ def data_init(spec: FlowSpec, params: dict, x) -> dict:
     last = jnp.arange(L) == L - 1
 
     def layer(h, inp):
-        Q, is_last = inp
+        Q, theta, is_last = inp
         u = h @ Q.T
         mu, sd = jnp.mean(u, axis=0), jnp.maximum(jnp.std(u, axis=0), DATA_INIT_MIN_STD)
         W, b = Q / sd[:, None], -mu / sd
         y = u / sd + b
-        return jnp.where(is_last, y, act(y)), (W, b, jnp.swapaxes(Q, -1, -2) * sd[None, :])
+        return jnp.where(is_last, y, act(y, theta)), (W, b, jnp.swapaxes(Q, -1, -2) * sd[None, :])
 
-    _, (W, b, R) = jax.lax.scan(layer, jnp.asarray(x, params["W"].dtype), (params["W"], last))
+    thetas = activation_params(spec, params)
+    _, (W, b, R) = jax.lax.scan(layer, jnp.asarray(x, params["W"].dtype), (params["W"], thetas, last))
     out = {**params, "W": W, "b": b}
     if "R" in params:
         out["R"] = R  # exact inverse when the W given were orthogonal (init_params' default)
@@ -156,13 +175,14 @@ def forward(spec: FlowSpec, params: dict, x, norm: Norm | None = None, acc=None)
         acc = jnp.zeros((L,) + h0.shape, h0.dtype)
 
     def layer(h, inp):
-        W, b, a, is_last = inp
+        W, b, a, theta, is_last = inp
         y = h @ W.T + b + a
-        h_new = jnp.where(is_last, y, act(y))
-        lda = jnp.where(is_last, 0.0, jnp.sum(act.log_deriv(y), axis=-1))
+        h_new = jnp.where(is_last, y, act(y, theta))
+        lda = jnp.where(is_last, 0.0, jnp.sum(act.log_deriv(y, theta), axis=-1))
         return h_new, (y, h_new, lda)
 
-    z, (ys, hs, lda) = jax.lax.scan(layer, h0, (params["W"], params["b"], acc, last))
+    thetas = activation_params(spec, params)
+    z, (ys, hs, lda) = jax.lax.scan(layer, h0, (params["W"], params["b"], acc, thetas, last))
     return Forward(h0, ys, hs, lda, z)
 
 
@@ -197,12 +217,13 @@ def inverse(spec: FlowSpec, params: dict, z, norm: Norm | None = None, return_al
     last = jnp.arange(L) == L - 1
 
     def layer(h, inp):
-        W, b, is_last = inp
-        y = jnp.where(is_last, h, act.inverse(h))
+        W, b, theta, is_last = inp
+        y = jnp.where(is_last, h, act.inverse(h, theta))
         h_prev = jnp.linalg.solve(W, (y - b).T).T  # (y - b) W^{-T}
         return h_prev, h_prev
 
-    h0, hs = jax.lax.scan(layer, z, (params["W"], params["b"], last), reverse=True)
+    thetas = activation_params(spec, params)
+    h0, hs = jax.lax.scan(layer, z, (params["W"], params["b"], thetas, last), reverse=True)
     x = h0 if norm is None else norm.undo(h0)
     return (x, hs) if return_all else x
 

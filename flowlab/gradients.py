@@ -4,15 +4,18 @@ Every method is built by ``make_grad_fn(method, spec)`` and returns ``fn(params,
 ``batch`` holds standardised inputs h_0 (B, D), ``grads`` has the structure of ``params`` and is a descent direction
 for the loss  NLL = -mean_b [log N(z) + sum_{k<L} sum_i log s'(y_k,i)] - sum_k log|det W_k|,  fed to the same optax
 optimiser for every method.  ``hyper`` is a dict of array hyper-parameters (``lam`` for self-normalizing flows).
+A learned activation's parameters A get their ordinary gradient from every method (autodiff of the elementwise part,
+O(B·D·n) per layer); W keeps its method's direction.
 
 * ``exact``              autodiff through ``slogdet``                                          O(L D^3 + L B D^2)
 * ``inverse``            backprop for the data terms, plus the explicit -W_k^{-T} (Gresele §3, eq. 10)  O(L D^3)
 * ``relative``           (grad) · W̄ᵀW̄ per layer on the augmented matrix (eqs. 13–15, App. A.1 eq. 21,
                          App. F eqs. 32–33); the log-det term contributes -W_k itself.  O(L B D^2): only
                          (B,D)x(D,D) and outer-product contractions, no inverse, no (D,D)x(D,D) product.
-* ``self_normalizing``   Keller et al. eqs. 10–11 / 17, 20: W̄ gets -R^T in place of -W^{-T}; R gets
-                         -(δ W)ᵀ Z + Wᵀ; plus the reconstruction loss lam·mean ||R W h - h||² on stop-gradient
-                         layer inputs.  Needs ``params['R']``.  O(L B D^2).
+* ``self_normalizing``   Keller et al. eqs. 3, 10–11 / 17, 20: W gets -R^T in place of -W^{-T}; R gets
+                         -(δ W)ᵀ Z + Wᵀ; plus 2λ × the gradient of the reconstruction loss Σ_k mean ||R W h - h||² on
+                         stop-gradient layer inputs, λ on Keller's scale (2 × the gradient of -eq. 3).  Needs
+                         ``params['R']``.  O(L B D^2).
 * ``autodiff_jacobian``  full per-sample Jacobian by forward-mode autodiff + slogdet.  O(B L D^3); for timing and
                          verification only.
 
@@ -29,7 +32,7 @@ import jax
 import jax.numpy as jnp
 
 from . import metrics
-from .flow import FlowSpec, forward, logdet_weights
+from .flow import FlowSpec, activation_params, forward, logdet_weights
 from .metrics import log_normal
 from .plots import style
 
@@ -54,35 +57,51 @@ def _backward(spec, params, h0, input_errors=True):
     (δ_k = d data-NLL / d y_k, what App. D's accumulator trick extracts from autodiff; checked in the tests), one
     (B,D)x(D,D) product per layer.  Returns (data NLL, forward, δ (L,B,D), δ_k W_k (L,B,D): the error at each
     layer's input, or None without ``input_errors``: then the scan stops at layer 2 and δ_1 comes from its carry,
-    saving the product δ_1 W_1 that only the self-normalizing R-gradient uses).  Faster than differentiating
-    through the forward scan at large D; the per-layer gradient products are then done batched over layers
-    outside the scan (on CPU each scanned (D,D) slice and output costs a copy)."""
+    saving the product δ_1 W_1 that only the self-normalizing R-gradient uses, gA: the gradient of the learned
+    activation parameters (L-1, D, n) or None).  Faster than differentiating through the forward scan at large D;
+    the per-layer gradient products are then done batched over layers outside the scan (on CPU each scanned (D,D)
+    slice and output costs a copy).
+
+    A learned activation's layer is differentiated by autodiff of its elementwise part alone: the VJP of
+    (y, θ) ↦ (s(y; θ), log s'(y; θ)) with cotangents (dh, -1/B) gives δ_k and dNLL/dθ_k together, O(B·D·n)."""
     act = spec.activation
     f = forward(spec, params, h0)
     loss = -jnp.mean(log_normal(f.z) + jnp.sum(f.logdet_act, axis=0))
     L, B = params["W"].shape[0], h0.shape[0]
     last = jnp.arange(L) == L - 1
+    thetas = activation_params(spec, params)
 
-    def error(dh, y, is_last):  # δ_k from dh = d loss / d h_k
-        return jnp.where(is_last, dh, dh * act.deriv(y) - act.deriv2(y) / (act.deriv(y) * B))
+    def error(dh, y, theta, is_last):  # (δ_k, dNLL/dθ_k) from dh = d loss / d h_k
+        if not act.learnable:
+            return jnp.where(is_last, dh, dh * act.deriv(y) - act.deriv2(y) / (act.deriv(y) * B)), theta
+        _, vjp = jax.vjp(lambda y_, t_: (act(y_, t_), act.log_deriv(y_, t_)), y, theta)
+        delta, g_theta = vjp((dh, jnp.full_like(y, -1.0 / B)))
+        return jnp.where(is_last, dh, delta), jnp.where(is_last, 0.0, g_theta)
 
     def back(dh, inp):
-        W, y, is_last = inp
-        delta = error(dh, y, is_last)
+        W, y, theta, is_last = inp
+        delta, g_theta = error(dh, y, theta, is_last)
         dx = delta @ W
-        return dx, (delta, dx)
+        return dx, (delta, dx, g_theta)
 
+    g_act = None
     if input_errors:
-        _, (delta, dx) = jax.lax.scan(back, f.z / B, (params["W"], f.ys, last), reverse=True)
-        return loss, f, delta, dx
-    dh1, (delta, _) = jax.lax.scan(back, f.z / B, (params["W"][1:], f.ys[1:], last[1:]), reverse=True)
-    delta = jnp.concatenate([error(dh1, f.ys[0], last[0])[None], delta], axis=0)
-    return loss, f, delta, None
+        _, (delta, dx, g_th) = jax.lax.scan(back, f.z / B, (params["W"], f.ys, thetas, last), reverse=True)
+    else:
+        dh1, (delta, _, g_th) = jax.lax.scan(back, f.z / B, (params["W"][1:], f.ys[1:], thetas[1:], last[1:]),
+                                             reverse=True)
+        d1, g1 = error(dh1, f.ys[0], thetas[0], last[0])
+        delta = jnp.concatenate([d1[None], delta], axis=0)
+        g_th = jnp.concatenate([g1[None], g_th], axis=0)
+        dx = None
+    if act.learnable:
+        g_act = g_th[:-1]
+    return loss, f, delta, dx, g_act
 
 
 def _deltas(spec, params, h0):
     """(data NLL, δ (L, B, D)) with δ_k = d data-NLL / d y_k (see ``_backward``)."""
-    loss, _, delta, _ = _backward(spec, params, h0)
+    loss, _, delta, _, _ = _backward(spec, params, h0)
     return loss, delta
 
 
@@ -111,7 +130,7 @@ def _inverse(spec):
 def _relative(spec):
     def fn(params, batch, hyper):
         W, b = params["W"], params["b"]
-        loss, f, delta, _ = _backward(spec, params, batch, input_errors=False)
+        loss, f, delta, _, g_act = _backward(spec, params, batch, input_errors=False)
         g_b = jnp.sum(delta, axis=1)  # (L, D)
         # Augmented rows (App. F): A = [h W^T; b] (B+1, D) and E = [δ; g_b]; h W^T = y - b is already computed.
         # eq. 32: G W^T W + g_b (b^T W), with G = δ^T h - W^{-T}    =>  E^T (A W) - W
@@ -122,6 +141,8 @@ def _relative(spec):
         gW = jnp.einsum("lbi,lbj->lij", E, jnp.einsum("lbi,lij->lbj", A, W)) - W
         gb = jnp.einsum("lbi,lb->li", E, jnp.einsum("lbi,li->lb", A, b)) + g_b - b
         grads = {"W": gW, "b": gb}
+        if g_act is not None:
+            grads["A"] = g_act  # ordinary gradient (autodiff of the elementwise part, O(B·D·n) per layer)
         if "R" in params:
             grads["R"] = jnp.zeros_like(params["R"])
         return grads, {"data_loss": loss}
@@ -136,26 +157,42 @@ def reconstruction(params: dict, hs_in):
 
 
 def _self_normalizing(spec):
+    """Keller et al.'s objective (eq. 3), averaged over the batch, with E = Σ_k mean_b ‖R_k W_k h - h‖² on
+    stop-gradient layer inputs h = h_{k-1}:
+
+        L = ½ (log p_f + log p_g) - λ E,
+
+    FlowLab's λ (``hyper["lam"]``) is Keller's λ.  The direction returned is 2 × the gradient of -L, with eq. 10/17's
+    Rᵀ in place of W⁻ᵀ and eq. 11/20's δ^g ≈ δ^f:
+
+        W: δᵀh - Rᵀ + 2λ ∂E/∂W         (eqs. 10, 17)     R: -(δW)ᵀ Z + Wᵀ + 2λ ∂E/∂R      (eqs. 11, 20)
+
+    (δ = dNLL/dy, Z = h Wᵀ).  The factor 2 keeps the likelihood part on the scale of the NLL, as for every other
+    method: at R = W⁻¹ the W-, b- and A-directions are the exact NLL gradient, so learning rates carry over."""
+
     def fn(params, batch, hyper):
         if "R" not in params:
             raise ValueError("self_normalizing needs learned inverses: initialise the flow with with_R=True.")
         W, b, R = params["W"], params["b"], params["R"]
-        loss, f, delta, dx = _backward(spec, params, batch)  # dx = δ W, the error at each layer's input
+        loss, f, delta, dx, g_act = _backward(spec, params, batch)  # dx = δ W, the error at each layer's input
         hs_in = jnp.concatenate([f.h0[None], f.hs[:-1]], axis=0)  # layer inputs h_{k-1} (L, B, D)
         Z = f.ys - b[:, None, :]  # h W^T
         B = batch.shape[0]
         # eq. 10 / 17: δ^T h - R^T  (R^T stands in for W^{-T});  eq. 11 / 20: -(δ W)^T Z + W^T
         gW = jnp.einsum("lbi,lbj->lij", delta, hs_in) - jnp.swapaxes(R, -1, -2)
         gR = -jnp.einsum("lbi,lbj->lij", dx, Z) + jnp.swapaxes(W, -1, -2)
-        # reconstruction lam * sum_k mean_b ||R W h - h||^2 on stop-gradient layer inputs (Keller eqs. 17, 20):
-        # E = Z R^T - h;  d/dR = (2/B) E^T Z,  d/dW = (2/B) (E R)^T h  -- (B,D)x(D,D) products only
+        # 2λ ∂E/∂·, E = Σ_k mean_b ||R W h - h||²:  with e = Z R^T - h,  ∂E/∂R = (2/B) eᵀ Z,  ∂E/∂W = (2/B) (e R)ᵀ h
+        # -- (B,D)x(D,D) products only
         E = jnp.einsum("lbj,lkj->lbk", Z, R) - hs_in
         rec = jnp.sum(E * E) / B
-        lam = hyper.get("lam", 1.0)
+        lam = hyper["lam"]
         ER = jnp.einsum("lbk,lkj->lbj", E, R)
-        gW = gW + (2.0 * lam / B) * jnp.einsum("lbj,lbi->lji", ER, hs_in)
-        gR = gR + (2.0 * lam / B) * jnp.einsum("lbk,lbj->lkj", E, Z)
-        return {"W": gW, "b": jnp.sum(delta, axis=1), "R": gR}, {"data_loss": loss, "recon": rec}
+        gW = gW + (4.0 * lam / B) * jnp.einsum("lbj,lbi->lji", ER, hs_in)
+        gR = gR + (4.0 * lam / B) * jnp.einsum("lbk,lbj->lkj", E, Z)
+        grads = {"W": gW, "b": jnp.sum(delta, axis=1), "R": gR}
+        if g_act is not None:
+            grads["A"] = g_act
+        return grads, {"data_loss": loss, "recon": rec}
 
     return fn
 
@@ -260,10 +297,19 @@ def jitted_grad_fn(method: str, spec: FlowSpec):
 
 
 def exact_grads(spec: FlowSpec, params: dict, batch):
-    """Reference gradient of the exact NLL w.r.t. W and b."""
-    return jax.grad(lambda p: exact_nll(spec, p, batch))({"W": params["W"], "b": params["b"]})
+    """Reference gradient of the exact NLL w.r.t. W, b and (learned activation) A."""
+    return jax.grad(lambda p: exact_nll(spec, p, batch))({k: params[k] for k in ("W", "b", "A") if k in params})
 
 
 def angle_degrees(g1: dict, g2: dict, keys=("W", "b")):
     """Angle in degrees between two gradients (flattened over ``keys``)."""
     return metrics.angle_degrees(metrics.flat(g1, keys), metrics.flat(g2, keys))
+
+
+def snf_angle(spec: FlowSpec, params: dict, batch):
+    """Keller et al. Fig. 3's angle (degrees) between the self-normalizing likelihood gradient of the weights and the
+    exact one: G_snf = δᵀh - Rᵀ (eq. 10, λ = 0: the reconstruction term excluded) against G = δᵀh - W⁻ᵀ, over all
+    layers' W concatenated (biases and activation parameters excluded: their gradients are the same in both).  0
+    exactly when every R_k = W_k⁻¹.  Needs ``params['R']``; costs one SNF and one exact gradient."""
+    g_snf, _ = REGISTRY["self_normalizing"].builder(spec)(params, batch, {"lam": 0.0})
+    return angle_degrees(g_snf, exact_grads(spec, params, batch), keys=("W",))

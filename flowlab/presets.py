@@ -25,7 +25,7 @@ class Preset:
     clip: float = 10.0
     warmup: int = 500
     decay: int = 18_000  # cosine decay of open-ended training; budget runs fit it to the budget
-    lam: float = 1.0
+    lam: float = 0.5  # Keller et al.'s λ (eq. 3); 1.0 on the scale FlowLab used before (2λ)
     b2: float = ADAM_B2
     init: str = "orthogonal"
     standardize: bool = True
@@ -56,9 +56,9 @@ class Tuning:
 
 
 TUNINGS: tuple[Tuning, ...] = (
-    Tuning(None, "self_normalizing", dict(batch=256, lam=10.0, decay=30_000),
-           "With λ = 1, 3 of 24 runs lost their learned inverses late (‖RW − I‖ 1e-2 → 30); λ = 10 kept it near "
-           "1e-3, and small batches with more steps suit SNF (assets/benchmarks/seed_sweep_devicecpu_30k.jsonl); "
+    Tuning(None, "self_normalizing", dict(batch=256, lam=5.0, decay=30_000),
+           "With λ = 0.5, 3 of 24 runs lost their learned inverses late (‖RW − I‖ 1e-2 → 30); λ = 5 kept it near "
+           "1e-3 (Keller's λ; the file records 1 and 10, twice these, on FlowLab's former scale), and small batches with more steps suit SNF (assets/benchmarks/seed_sweep_devicecpu_30k.jsonl); "
            "open-ended runs reach a lower KL at 30 000 steps with a 30 000-step decay than with 60 000 on trimodal, "
            "moons and sine (assets/benchmarks/live_schedule_cpu.jsonl)."),
     Tuning("moons", None, dict(warmup=1000, init="data"),
@@ -131,7 +131,7 @@ LAYERS_SMALL = replace(DEFAULT, method="relative", batch=256, ntrain=5000, lr=5e
                                        "layers' deformations (its KL is printed next to it).")
 LAYERS_SMALL_STEPS = 3000  # optimiser steps up to 12 layers; deeper flows get fewer (layerviz.models.small_steps)
 LINEAR_LESSON = replace(DEFAULT, layers=1, standardize=False, warmup=0, clip=10.0, init="orthogonal", b2=ADAM_B2,
-                        lam=1.0, lr=0.05, batch=256,
+                        lam=0.5, lr=0.05, batch=256,
                         why="Lesson 6's affine flow on raw data, Adam with a cosine decay over the chosen steps.")
 
 # ---- defaults of the other pages -------------------------------------------------------------------------------------
@@ -139,15 +139,27 @@ PLAYGROUND_DENSITY = "moons"
 PLAYGROUND_EXTRA = dict(seed=0, contour=False, source="toy", text="FLOW", invert=False, bandwidth=0.15)  # Playground settings beyond training
 
 COMPARE_LR = {"sgd": 0.02, "adam": 0.005}  # a stable rate for each optimiser on the toy densities
-COMPARE = dict(density="trimodal", dim=2, layers=2, optimizer="sgd", lr=COMPARE_LR["sgd"], inits=10, iters=500,
-               points=1000, methods=("inverse", "relative", "self_normalizing"), lam=1.0, seed=0,
-               activation="smooth_leaky_relu", init="orthogonal", eval_every=0)
-LAMBDA_SWEEP = (0.0, 0.01, 0.1, 1.0, 10.0, 100.0)
+# the learning-rate sweep of each optimiser, ×2 apart: brackets every method's best rate on trimodal and moons with
+# gradient descent (500 iterations, 10 inits; the run of `python -m flowlab figure convergence`); Adam's ordinary
+# gradient on moons still improves at its largest rate, and the page says so
+COMPARE_RATES = {"sgd": (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64), "adam": (0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16)}
+COMPARE = dict(density="trimodal", dim=2, layers=2, optimizer="sgd", lr=COMPARE_LR["sgd"],
+               rates=COMPARE_RATES["sgd"], inits=10, iters=500,
+               points=1000, methods=("inverse", "relative", "self_normalizing"), lam=0.5, seed=0,
+               activation="smooth_leaky_relu", init="orthogonal", eval_every=0, curves="best")
+LAMBDA_SWEEP = (0.0, 0.005, 0.05, 0.5, 5.0, 50.0)  # Keller's λ; the former 2λ scale's 0, 0.01, ..., 100
 
 LAYERS = dict(density="moons", layers=10, points=600, split=False, follow=True)
 
-TIMING_QUICK_DIMS = (32, 64, 128, 256, 512)
+# The page's live grid: the recorded CPU grid's D inside the slope window (from 512; on 1024 – 2896 alone the recorded
+# CPU slopes are 2.37 relative vs 2.30 exact, on 512 – 2896 1.99 vs 2.56: timing_cpu.json), up to the largest D at
+# which the exact gradient fits a 512 MB session (flowlab.budget; its estimate: at most about 70 s).
+TIMING_LIVE_DIMS = (512, 728, 1024, 1448, 2048, 2896)
+# When a live run may replace the recorded headline (flowlab.benchmark.stability): repeats per point, D in the slope
+# window, the speed-up's range factor and each slope's range width over the middle half of the repeats, and the load
+# average at the start per core (a busy machine times the other work too).
+TIMING_STABLE = dict(repeats=5, dims=3, ratio=1.5, slope=0.5, load_per_core=1.0)
 TIMING_FIT_RANGE = (512, 4096)  # D window of the headline slope: past the fixed call overheads of small D
 TIMING_MAX_DIM = {"cpu": 4096, "accelerator": 16384}  # largest D of the full grid (the CLI's default)
-TIMING = dict(dims=TIMING_QUICK_DIMS, methods=("relative", "self_normalizing", "exact", "inverse"), batch=100,
+TIMING = dict(dims=TIMING_LIVE_DIMS, methods=("relative", "exact"), batch=100,
               layers=2, repeats=5, cap=30.0, seed=0)

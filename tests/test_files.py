@@ -1,4 +1,7 @@
 """flowlab.files: model files round trip, uploaded-CSV validation, curves CSV."""
+import io
+import json
+import zipfile
 
 import jax
 import numpy as np
@@ -24,6 +27,42 @@ def test_model_round_trip_preserves_log_prob(tmp_path, with_R):
     # bytes in, same model out
     spec3, params3, _, _ = fio.load_model(fio.model_bytes(spec, params, norm))
     np.testing.assert_array_equal(params3["W"], params["W"])
+
+
+@pytest.mark.parametrize("act", ["learned_leaky_relu", "learned_steps"])
+def test_learned_activation_round_trip(act):
+    spec = FlowSpec(2, 4, make_activation(act))
+    params = init_params(spec, jax.random.PRNGKey(1), with_R=True)
+    params["A"] = params["A"] + 0.4 * jax.random.normal(jax.random.PRNGKey(2), params["A"].shape)
+    spec2, params2, norm2, meta = fio.load_model(fio.model_bytes(spec, params, None, {"method": "self_normalizing"}))
+    assert spec2 == spec and set(params2) == {"W", "b", "R", "A"} and norm2 is None and meta["version"] == fio.VERSION
+    np.testing.assert_array_equal(params2["A"], params["A"])
+    x = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32)
+    np.testing.assert_allclose(log_prob(spec2, params2, x), log_prob(spec, params, x), rtol=1e-6)
+    params["A"] = params["A"].at[0, 0, 0].set(60.0)
+    with pytest.raises(ValueError, match="within ±50 to be saved"):
+        fio.model_bytes(spec, params)
+
+
+def test_version_1_files_have_their_lambda_halved():
+    """Version 1 stored FlowLab's former λ, twice Keller et al.'s; loading gives the config on today's scale."""
+    spec = FlowSpec(2, 3)
+    raw = fio.model_bytes(spec, init_params(spec, jax.random.PRNGKey(0)), None,
+                          {"hyper": {"lam": 10.0, "lr": 0.01}, "method": "self_normalizing"})
+    assert fio.load_model(raw)[3]["hyper"] == {"lam": 10.0, "lr": 0.01}  # the current version: as written
+    buf_in, buf_out = io.BytesIO(raw), io.BytesIO()
+    with zipfile.ZipFile(buf_in) as zin, zipfile.ZipFile(buf_out, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename == "config.npy":
+                meta = json.loads(str(np.load(io.BytesIO(data))[()]))
+                meta["version"] = 1
+                b = io.BytesIO()
+                np.save(b, np.asarray(json.dumps(meta)))
+                data = b.getvalue()
+            zout.writestr(info.filename, data)
+    meta = fio.load_model(buf_out.getvalue())[3]
+    assert meta["hyper"] == {"lam": 5.0, "lr": 0.01} and meta["version"] == fio.VERSION and meta["upgraded_from"] == 1
 
 
 def test_load_model_rejects_garbage():

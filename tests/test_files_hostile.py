@@ -13,6 +13,7 @@ from numpy.lib import format as npy
 
 from flowlab import files as fio
 from flowlab import settings
+from flowlab.activations import make_activation
 from flowlab.flow import FlowSpec, Norm, init_params
 
 MAX_MESSAGE = 300
@@ -32,8 +33,8 @@ def refused(source, match: str) -> str:
 
 
 # ---- building model files -----------------------------------------------------------------------------------------
-def good(L=3, D=2, config=None, with_R=False) -> bytes:
-    spec = FlowSpec(D, L)
+def good(L=3, D=2, config=None, with_R=False, act="smooth_leaky_relu") -> bytes:
+    spec = FlowSpec(D, L, make_activation(act))
     params = init_params(spec, jax.random.PRNGKey(0), with_R=with_R)
     norm = Norm(np.zeros(D, np.float32), np.ones(D, np.float32))
     return fio.model_bytes(spec, params, norm, config)
@@ -116,10 +117,12 @@ def peak_bytes(fn) -> int:
 
 # ---- the good file still loads -------------------------------------------------------------------------------------
 def test_round_trip_of_the_largest_model_within_the_caps():
-    raw = good(L=fio.MAX_MODEL_LAYERS, D=fio.MAX_MODEL_DIM, with_R=True)
+    """Every member at its largest: R, and A of the learned activation with the most parameters per unit."""
+    raw = good(L=fio.MAX_MODEL_LAYERS, D=fio.MAX_MODEL_DIM, with_R=True, act="learned_steps")
     assert len(raw) <= fio.MAX_ARCHIVE_BYTES
     spec, params, norm, meta = fio.load_model(raw)
-    assert (spec.layers, spec.dim) == (fio.MAX_MODEL_LAYERS, fio.MAX_MODEL_DIM) and set(params) == {"W", "b", "R"}
+    assert (spec.layers, spec.dim) == (fio.MAX_MODEL_LAYERS, fio.MAX_MODEL_DIM)
+    assert set(params) == {"W", "b", "R", "A"} and spec.activation.n_params == fio.MAX_PARAMS
     with pytest.raises(ValueError, match="at most 256 layers"):
         good(L=fio.MAX_MODEL_LAYERS + 1)
     assert settings.LAYERS.hi <= fio.MAX_MODEL_LAYERS  # every model the Playground or the CLI trains can be read
@@ -144,7 +147,7 @@ def test_compression_bomb_in_an_unknown_member_is_refused_unread(junk_bomb):
     msg = []
     peak = peak_bytes(lambda: msg.append(refused(junk_bomb, "holds 'junk.npy'")))
     assert peak < MAX_PEAK_BYTES, peak
-    assert "W, b, R, shift, scale and config" in msg[0]
+    assert "W, b, R, A, shift, scale and config" in msg[0]
 
 
 def test_compression_bomb_in_a_known_member_is_refused_by_its_declared_size():
@@ -326,6 +329,47 @@ def test_singular_weights_are_refused(W1):
     refused(with_member("W.npy", npy_bytes(W)), "W_2 is singular or nearly so")
 
 
+# ---- learned activation parameters A ---------------------------------------------------------------------------
+def learned(L=3, D=2) -> bytes:
+    return good(L=L, D=D, act="learned_steps")
+
+
+def test_activation_parameters_must_match_the_activation():
+    parts = members(learned())
+    del parts["A.npy"]
+    refused(archive(parts), "learned_steps is learned, but its parameters \\(array 'A'\\) are missing")
+    A = np.load(io.BytesIO(members(learned())["A.npy"]))
+    refused(with_member("A.npy", npy_bytes(A)), "holds activation parameters A, but its activation smooth_leaky_relu "
+                                                 "has none")
+
+
+def test_activation_parameter_shape_is_checked_against_W_before_the_data():
+    raw = learned()
+    refused(with_member("A.npy", header_only((3, 2, 10), "<f4"), raw), r"A must have shape \(2, 2, 10\) to match W")
+    refused(with_member("A.npy", header_only((2, 2, 9), "<f4"), raw), r"A must have shape \(2, 2, 10\)")
+    refused(with_member("A.npy", header_only((2, 20), "<f4"), raw), "A must have 3 axes")
+    refused(with_member("A.npy", header_only((2, 2, 10), "<i4", bytes(160)), raw), "A holds .*real floats")
+    refused(with_member("A.npy", header_only((2, 2, 10), "<f4", bytes(8)), raw), "A is truncated")
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.nan, "A holds NaN or infinite"), (np.inf, "A holds NaN or infinite"), (1e39, "beyond float32's range"),
+    (51.0, "beyond ±50"), (-1e6, "beyond ±50"),
+])
+def test_bad_activation_parameter_values_are_refused(bad, match):
+    raw = learned()
+    A = np.load(io.BytesIO(members(raw)["A.npy"])).astype(np.float64)
+    A.flat[3] = bad
+    refused(with_member("A.npy", npy_bytes(A), raw), match)
+
+
+def test_activation_parameter_bomb_is_refused_by_its_declared_size():
+    raw = zeros_member("A.npy", header_only((2, 2, 10), "<f4"), 100 << 20, learned())
+    msg = []
+    assert peak_bytes(lambda: msg.append(refused(raw, "A would unpack to"))) < MAX_PEAK_BYTES
+    assert f"{fio.MEMBER_BYTES['A']:,}" in msg[0]
+
+
 # ---- config JSON ----------------------------------------------------------------------------------------------------
 def _meta(**over):
     meta = {"format": fio.FORMAT, "version": 1, "activation": {"name": "smooth_leaky_relu", "alpha": 0.3, "beta": 0.1}}
@@ -343,7 +387,7 @@ def _meta(**over):
     ("{not json", "config is not valid JSON at character 1"),
     ('{"format": "flowlab-model", "n": ' + "9" * 5000 + "}", "config is not valid JSON"),
     (_meta(format="[x](http://evil)" * 20), "format is '\\[x\\]"),
-    (_meta(version=2), "format version 2"),
+    (_meta(version=3), "format version 3; this FlowLab reads versions 1 to 2"),
     (_meta(version="1"), "format version '1'"),
     (_meta(activation="relu"), "activation must be a JSON object"),
     (_meta(activation={"name": "relu"}), "activation 'relu'"),

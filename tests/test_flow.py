@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from flowlab.activations import make_activation
-from flowlab.flow import (DATA_INIT_MIN_STD, FlowSpec, Norm, data_init, forward, init_params, inverse, layer_logdets,
-                          log_normal, log_prob, sample)
+from flowlab.activations import ACTIVATION_NAMES
+from flowlab.flow import (DATA_INIT_MIN_STD, FlowSpec, Norm, activation_params, data_init, forward, init_params,
+                          inverse, layer_logdets, log_normal, log_prob, sample)
 
 
 def _model(act="smooth_leaky_relu", D=3, L=4, dtype=jnp.float64):
@@ -13,11 +14,13 @@ def _model(act="smooth_leaky_relu", D=3, L=4, dtype=jnp.float64):
     p = init_params(spec, jax.random.PRNGKey(0), dtype=dtype)
     p["W"] = p["W"] + 0.3 * jax.random.normal(jax.random.PRNGKey(1), p["W"].shape, dtype)
     p["b"] = 0.5 * jax.random.normal(jax.random.PRNGKey(2), p["b"].shape, dtype)
+    if "A" in p:  # a learned activation: every unit of every layer its own parameters
+        p["A"] = p["A"] + 0.5 * jax.random.normal(jax.random.PRNGKey(6), p["A"].shape, dtype)
     norm = Norm(jnp.asarray([0.5, -1.0, 2.0][:D], dtype), jnp.asarray([2.0, 0.5, 1.5][:D], dtype))
     return spec, p, norm
 
 
-@pytest.mark.parametrize("act", ["smooth_leaky_relu", "tanh_linear"])
+@pytest.mark.parametrize("act", ACTIVATION_NAMES)
 def test_log_prob_equals_jacobian_slogdet(act, x64):
     spec, p, norm = _model(act)
     x = jax.random.normal(jax.random.PRNGKey(3), (9, 3), jnp.float64) * 2
@@ -30,7 +33,7 @@ def test_log_prob_equals_jacobian_slogdet(act, x64):
     np.testing.assert_allclose(log_prob(spec, p, x, norm), ref, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("act", ["smooth_leaky_relu", "tanh_linear"])
+@pytest.mark.parametrize("act", ACTIVATION_NAMES)
 def test_inverse_round_trip(act, x64):
     spec, p, norm = _model(act)
     x = jax.random.normal(jax.random.PRNGKey(4), (50, 3), jnp.float64) * 3
@@ -41,8 +44,9 @@ def test_inverse_round_trip(act, x64):
     np.testing.assert_allclose(hs[0], norm.apply(x), atol=1e-9)  # undoing layer 1 gives h_0
 
 
-def test_layer_logdets_sum_to_total(x64):
-    spec, p, norm = _model()
+@pytest.mark.parametrize("act", ["smooth_leaky_relu", "learned_steps"])
+def test_layer_logdets_sum_to_total(act, x64):
+    spec, p, norm = _model(act)
     x = jax.random.normal(jax.random.PRNGKey(5), (7, 3), jnp.float64)
     ldw, lda = layer_logdets(spec, p, x, norm)
     assert ldw.shape == (4,) and lda.shape == (4, 7)
@@ -110,6 +114,36 @@ def test_samples_follow_the_model_density(x64):
     Ainv = jnp.linalg.inv(A[0])
     np.testing.assert_allclose(jnp.cov(x.T), Ainv @ Ainv.T, rtol=0.03, atol=0.01)
     np.testing.assert_allclose(x.mean(0), -Ainv @ p["b"][0], atol=0.02)
+
+
+def test_learned_activation_parameters_and_their_start(x64):
+    """A learned activation adds A (L-1, D, n) (none for the affine last layer); the learned leaky ReLU starts as the
+    fixed s_L, so the untrained flows are the same density; a flow without A cannot run a learned activation."""
+    fixed = FlowSpec(3, 4, make_activation("smooth_leaky_relu"))
+    learned = FlowSpec(3, 4, make_activation("learned_leaky_relu"))
+    pf = init_params(fixed, jax.random.PRNGKey(0), dtype=jnp.float64)
+    pl = init_params(learned, jax.random.PRNGKey(0), dtype=jnp.float64)
+    assert "A" not in pf and pl["A"].shape == (3, 3, 1)
+    np.testing.assert_array_equal(pl["W"], pf["W"])
+    x = jax.random.normal(jax.random.PRNGKey(1), (20, 3), jnp.float64)
+    np.testing.assert_allclose(log_prob(learned, pl, x), log_prob(fixed, pf, x), rtol=1e-12)
+    assert activation_params(learned, pl).shape == (4, 3, 1) and activation_params(fixed, pf).shape == (4, 3, 0)
+    assert init_params(FlowSpec(2, 1, make_activation("learned_steps")), jax.random.PRNGKey(0))["A"].shape == (0, 2, 10)
+    with pytest.raises(ValueError, match="no params\\['A'\\]"):
+        log_prob(learned, pf, x)
+
+
+def test_data_init_with_a_learned_activation(x64):
+    """data_init standardises the pre-activations through the learned activation's current parameters and keeps A."""
+    spec = FlowSpec(2, 4, make_activation("learned_steps"))
+    x = jnp.asarray(np.random.default_rng(2).normal(size=(3000, 2)) * [2.0, 0.5])
+    p0 = init_params(spec, jax.random.PRNGKey(1), dtype=jnp.float64)
+    p0["A"] = p0["A"] + 0.3 * jax.random.normal(jax.random.PRNGKey(2), p0["A"].shape, jnp.float64)
+    p = data_init(spec, p0, x)
+    np.testing.assert_array_equal(p["A"], p0["A"])
+    ys = forward(spec, p, x).ys
+    np.testing.assert_allclose(ys.mean(axis=1), 0.0, atol=1e-10)
+    np.testing.assert_allclose(ys.std(axis=1), 1.0, rtol=1e-10)
 
 
 def test_bad_spec():

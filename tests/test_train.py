@@ -40,6 +40,38 @@ def test_short_training_lowers_nll(method):
         assert len(t.evals["inv_err"]) == len(t.evals["step"]) and np.all(np.isfinite(t.evals["inv_err"]))
 
 
+@pytest.mark.parametrize("method, act", [(m, "learned_steps") for m in G.TRAIN_METHODS]
+                         + [("relative", "learned_leaky_relu")])
+def test_short_training_with_a_learned_activation_lowers_nll(method, act):
+    """Every trainable method trains the learned activation's parameters too (the optimiser moves A) and lowers the
+    held-out NLL."""
+    t = _small(method, chunk=50, lr=1e-2, activation=act)
+    a0 = np.asarray(t.params["A"])
+    nll0 = -float(np.mean(t.log_prob(t.x_test)))
+    for _ in range(6):
+        t.run_chunk()
+    assert t.step == 300 and not t.divergences
+    assert t.evals["test_nll"][-1] < nll0 - 0.3, (nll0, t.evals["test_nll"])
+    assert t.params["A"].shape == a0.shape and float(np.max(np.abs(np.asarray(t.params["A"]) - a0))) > 1e-2
+    assert t.config_dict()["activation"]["name"] == act
+
+
+def test_snf_angle_is_tracked_per_step():
+    """track_angle records gradients.snf_angle at every step (at the weights the step starts from).  R = Wᵀ is W⁻¹
+    for the orthogonal start (angle 0 up to float32 rounding) but not for identity + noise (Keller App. A.3), whose
+    angle starts well above 0; the relative gradient has no learned inverse, so there is no such angle to track."""
+    first = {}
+    for init in ("orthogonal", "identity_noise"):
+        t = _small("self_normalizing", chunk=10, init=init, track_angle=True)
+        t.run_chunk()
+        h = t.history_arrays()
+        assert len(h["angle"]) == 10 and np.all(np.isfinite(h["angle"])) and np.all(h["angle"] >= 0)
+        first[init] = float(h["angle"][0])
+    assert first["orthogonal"] < 1e-3 < 0.05 < first["identity_noise"], first
+    with pytest.raises(ValueError, match="learned inverses"):
+        _small("relative", track_angle=True)
+
+
 def test_data_init_starts_far_below_orthogonal_and_is_reproducible():
     """init="data" (flow.data_init on the standardised training data) vs the orthogonal init it rescales."""
     nll = {}
