@@ -89,9 +89,10 @@ with tabs[1]:
         st.plotly_chart(P.linear_map_figure(r), width="stretch", key="learn_fig_lin")
         m1, m2, m3 = st.columns(3)
         m1.metric("det A", f"{r['det']:.4f}")
-        m2.metric("area(ellipse) / area(circle)", f"{r['area_ratio']:.4f}",
-                  help="Shoelace area of the mapped 256-gon over that of the original: equal to det A (its sign "
-                       "says whether the orientation flipped).")
+        m2.metric("signed area ratio (ellipse / circle)", f"{r['signed_area_ratio']:.4f}",
+                  help="Signed shoelace area of the mapped 256-gon over that of the original 256-gon: exactly det A. "
+                       "Its size |det A| is how much areas grow; a negative sign means A reverses orientation (a "
+                       "reflection), which a density does not see: it uses |det A|.")
         m3.metric("log-density shift −log|det A|", f"{-np.log(abs(r['det'])):.4f}")
         with st.expander("Compose with a second map B", expanded=False):
             Bname = st.selectbox("B", list(L.COMPOSE_MAPS), key="learn_B")
@@ -162,8 +163,11 @@ with tabs[3]:
     batch = st.select_slider("batch size B", [1, 16, 64, 256, 1024], value=64, key="learn_rg_b")
     uc = L.relative_update_check(int(d), int(batch), int(seed))
     st.caption(f"Eq. 15 live: for D = {d}, B = {batch}, ‖δᵀ((HWᵀ)W) − (δᵀH)WᵀW‖ / ‖(δᵀH)WᵀW‖ = {uc['rel_diff']:.1e}: "
-               f"the same matrix. Multiply-adds: {uc['flops']['fast']:,} (eq. 15) vs {uc['flops']['naive']:,} (naive). "
-               "Eq. 15 is cheaper once D > B/2, and it never multiplies two D×D matrices.")
+               f"the same matrix. Multiply-adds: {uc['flops']['fast']:,} (eq. 15) vs {uc['flops']['naive']:,} (naive), "
+               "counting HWᵀ as free because the forward pass already computed it (it is the pre-activation minus "
+               f"the bias); then eq. 15 is cheaper from D = {L.relative_update_crossover(batch)} on. Recomputing HWᵀ "
+               f"costs {uc['flops']['fast_with_forward']:,} and moves that point to D = "
+               f"{L.relative_update_crossover(batch, reuse=False)}. Eq. 15 never multiplies two D×D matrices.")
     st.plotly_chart(P.flops_figure([16, 64, 256, 1024, 4096], batch, L.relative_update_flops), width="stretch",
                     key="learn_fig_flops")
     try_it("race ordinary vs relative gradient descent (Gresele Fig. 1, right)", "compare", density="moons", layers=2,
@@ -172,28 +176,52 @@ with tabs[3]:
 # =====================================================================================================================
 with tabs[4]:
     st.subheader("5 · Self-normalizing flows")
-    st.markdown("Keller et al. keep, next to each $W$, a second matrix $R$ trained to be its inverse with a "
-                "reconstruction loss $\\lambda\\lVert R W h - h\\rVert^2$. The gradient of $\\log|\\det W|$ needs "
-                "$W^{-\\top}$; they use $R^\\top$ instead (§4.1, eqs. 8–11), so no inverse is ever computed:")
-    st.latex(r"\frac{\partial\mathcal L}{\partial W} = \delta\,h^\top + W^{-\top} \;\approx\; \delta\,h^\top + "
-             r"R^\top,\qquad \frac{\partial\mathcal L}{\partial R} \approx -\delta_x z^\top - W^\top")
-    st.markdown("How good is the approximation? Below, $R = W^{-1} + tE$ for a random direction $E$ of the same size "
-                "as $W^{-1}$, on a one-layer linear flow and Gaussian data. The plot shows the angle between the "
-                "true gradient and the SNF gradient as $t$ grows.")
-    c1, c2 = st.columns(2)
+    st.markdown("Keller et al. keep next to each weight matrix $W$ a second matrix $R$ that is trained to be its "
+                "inverse. Their objective, which is *maximised*, averages the log-likelihoods of the forward model "
+                "$f$ and the inverse model $g$ and subtracts a reconstruction penalty with weight $\\lambda$ "
+                "(eq. 3):")
+    st.latex(r"\mathcal L(x) = \tfrac12\log p_f(x) + \tfrac12\log p_g(x) - \lambda\sum_k \lVert R_k W_k h_k - h_k"
+             r"\rVert^2")
+    st.markdown("The exact $W$-gradient of the likelihood part contains $W^{-\\top}$ (eq. 8); the self-normalizing "
+                "gradient puts $R^\\top$ in its place (eq. 10), so no inverse is ever computed:")
+    st.latex(r"\frac{\partial\mathcal L}{\partial W} = \tfrac12\big(\delta_z x^\top + W^{-\top}\big) - "
+             r"\lambda\frac{\partial E}{\partial W} \;\approx\; \tfrac12\big(\delta_z x^\top + R^\top\big) - "
+             r"\lambda\frac{\partial E}{\partial W},\qquad \delta_z = \frac{\partial\log\mathcal N(z)}{\partial z}"
+             r" = -z")
+    st.markdown("**Signs and scales.** $\\mathcal L$ is a log-likelihood and goes *up*. FlowLab minimises the NLL "
+                "$= -\\log q(x)$ (averaged over a batch) and steps along $\\overline{z x^\\top} - R^\\top + "
+                "2\\lambda\\,\\partial E/\\partial W$, which is $-2\\times$ eq. 10: the sign and the ½ change no "
+                "direction, and FlowLab's λ is Keller's λ. The angle shown below is Keller's Fig. 3 angle: the "
+                "likelihood gradient of $W$ with $R^\\top$ (λ = 0) against the exact one.")
+    st.markdown("**The same inverse error costs more near the optimum.** A one-layer flow $z = Wx + b$ on "
+                "Gaussian data has a closed-form optimum $W^\\ast$ with $W^\\ast\\Sigma W^{\\ast\\top} = I$ "
+                "(lesson 6). Move $W$ on a straight line from a random $W_0$ ($s = 0$) to the nearest optimum "
+                "($s = 1$) with the bias at its optimum $b = -W\\mu$, and keep $R = W^{-1} + "
+                "\\varepsilon\\lVert W^{-1}\\rVert E$, off by the same relative error $\\varepsilon$ everywhere. "
+                "The SNF gradient is the exact gradient $G$ plus a fixed error, so its angle $\\theta$ to $G$ is "
+                "bounded by the ratio of the two sizes, and that ratio grows as $G$ vanishes at the optimum:")
+    st.latex(r"G_{\mathrm{SNF}} = G + \big(W^{-\top} - R^\top\big),\qquad \sin\theta \le "
+             r"\frac{\lVert R - W^{-1}\rVert_F}{\lVert G\rVert_F},\qquad G = W\Sigma - W^{-\top}")
+    c1, c2, c3 = st.columns(3)
     d = c1.slider("dimension D", 2, 32, 8, key="learn_snf_d")
-    seed = c2.number_input("seed", 0, 10_000, 0, key="learn_snf_seed")
-    sr = L.snf_angle_curve(int(d), 256, np.linspace(0, 1, 21), int(seed))
-    st.plotly_chart(P.snf_angle_figure(sr), width="stretch", key="learn_fig_snf")
-    i10 = int(np.argmin(np.abs(sr["rel_error"] - 0.1)))
-    st.caption(f"With R off by 10 % the update still points within {sr['angle'][i10]:.1f}° of the exact gradient: "
-               "small inverse errors cost little, which is why a modest λ suffices in practice.")
-    st.markdown("**Learning R.** Start from Keller's initialisation $R = W^\\top$ and descend (with momentum) on "
-                "the reconstruction loss alone: as $RW \\to I$ the SNF gradient lines up with the exact one.")
-    lr_ = L.snf_learn_inverse(int(d), 256, 150, int(seed))
-    st.plotly_chart(P.snf_learning_figure(lr_), width="stretch", key="learn_fig_snf_learn")
-    try_it("train a self-normalizing flow on the moons", "playground", density="moons", layers=20,
-           method="self_normalizing", activation="smooth_leaky_relu", lr=0.003, batch=256, seed=0)
+    eps = c2.select_slider("relative error ε of R", L.SNF_ERRORS, value=0.1, key="learn_snf_eps",
+                           format_func=lambda v: f"{v:.0%}")
+    seed = c3.number_input("seed", 0, 10_000, 0, key="learn_snf_seed")
+    sr = L.snf_angle_path(int(d), L.SNF_BATCH, float(eps), seed=int(seed))
+    st.plotly_chart(P.snf_path_figure(sr), width="stretch", key="learn_fig_snf")
+    st.caption(L.snf_path_summary(sr))
+    st.markdown("**What λ does.** Eq. 11's likelihood step for $R$ contains $W$ but not $R$, so nothing in it "
+                "corrects an error of $R$; the reconstruction term does: its gradient pulls $R$ towards $W^{-1}$. "
+                "Below, plain gradient descent trains $W$, $b$ and $R$ of the same flow together with FlowLab's "
+                "self-normalizing direction, from $W_0$ with $R$ off by ε, once for each λ (Keller's scale). In "
+                "Keller et al.'s MNIST runs (App. A.5, Table 4) every model diverged with λ ≤ 0.1, and above the "
+                "smallest λ that trained a larger λ gave a slightly worse NLL.")
+    lr_ = L.snf_lambda_runs(int(d), L.SNF_BATCH, float(eps), seed=int(seed))
+    st.plotly_chart(P.snf_lambda_figure(lr_), width="stretch", key="learn_fig_snf_lambda")
+    for line in L.snf_lambda_summary(lr_):
+        st.caption(line)
+    try_it("train a self-normalizing flow (tuned settings) on the paper's mixture of three Gaussians", "playground",
+           density="trimodal", method="self_normalizing", seed=0)
 
 # =====================================================================================================================
 with tabs[5]:
@@ -201,8 +229,9 @@ with tabs[5]:
     st.markdown("For an affine flow $z = Wx + b$ with base $\\mathcal N(0,I)$, the NLL is "
                 "$\\tfrac12 \\mathbb E\\lVert Wx+b\\rVert^2 + \\tfrac d2\\log 2\\pi - \\log|\\det W|$. Its optimum "
                 "whitens the data, $W\\Sigma W^\\top = I$, i.e. $W = U\\Lambda^{-1/2}V^\\top$ for any rotation $U$ "
-                "(Liao & He §2.1.2), and the best NLL is the entropy of the Gaussian fit — their eq. 6, the PPCA "
-                "link:")
+                "(Liao & He App. A.1–A.2), and the best NLL is the entropy of the Gaussian fit (their App. A.2, "
+                "eq. 21: the PPCA case, where $W$ and $b$ are shared by all points; eq. 6 is the general "
+                "quasi-linear version):")
     st.latex(r"\mathrm{NLL}^\star = \tfrac12\Big(d\log 2\pi + d + \sum_{i=1}^d \log\lambda_i(\Sigma)\Big) = "
              r"\tfrac12\log\det(2\pi e\,\Sigma)")
     st.latex(r"\mathrm{NLL}^\star - H(p) = \mathrm{KL}\big(p\,\|\,\mathcal N(\mu,\Sigma)\big) \;\ge\; 0")
@@ -250,9 +279,12 @@ with tabs[5]:
         n3.metric("E‖z‖² (balance: = d = 2)", f"{summary['balance']:.3f}")
     st.markdown("**Expansion vs contraction** (Liao & He §2.2). Scale the whole map by $s$: the log-det term "
                 "$-d\\log s$ rewards expanding, the Gaussian term $\\tfrac12 s^2\\,\\mathbb E\\lVert z\\rVert^2$ "
-                "punishes it. They balance where $\\mathbb E\\lVert z\\rVert^2 = d$ — which every optimum satisfies"
-                + (" (before training)." if res is None else " (after training: s* ≈ 1)."))
+                "punishes it. They balance where $\\mathbb E\\lVert z\\rVert^2 = d$, so every optimum has "
+                "$\\mathbb E\\lVert z\\rVert^2 = d$ and $s^\\ast = 1$.")
     prof = T.scale_profile(summary["W"], summary["b"], x, np.linspace(0.25, 3.0, 200))
+    st.caption(f"The weights shown ({'before training' if res is None else 'after training'}) give "
+               f"E‖z‖² = {prof['mean_sq_norm']:.3f} with d = {prof['dim']}, so the best rescaling is "
+               f"s* = √(d / E‖z‖²) = {prof['best_scale']:.3f}.")
     st.plotly_chart(P.scale_profile_figure(prof), width="stretch", key="learn_fig_scale")
     try_it("see a linear flow fail on the banana in the Playground", "playground", density="banana", layers=1,
            method="relative", activation="smooth_leaky_relu", lr=0.01, batch=256, seed=0)
@@ -265,7 +297,7 @@ with tabs[6]:
         "Jacobian term in unsupervised deep learning.* NeurIPS 2020. — lessons 3 and 4 (§2.3, §3 eq. 10, §4 eqs. "
         "11–15), the FC flow and activations used throughout FlowLab.\n"
         "2. T. A. Keller, J. W. T. Peters, P. Jaini, E. Hoogeboom, P. Forré, M. Welling. *Self Normalizing Flows.* "
-        "ICML 2021. — lesson 5 (§4.1, eqs. 8–11).\n"
+        "ICML 2021. — lesson 5 (eq. 3, §4.1 eqs. 8–11, Fig. 3, App. A.5 Table 4).\n"
         "3. H. Liao, J. He. *Jacobian Determinant of Normalizing Flows.* Preprint. — lesson 6 (§2.1.2 eqs. 4–6, "
         "App. A.1–A.2; §2.2 expansion/contraction).\n"
         "4. H. Zhao. *Normalizing Flow: An Introduction.* Group seminar notes, June 2021. — lessons 1–3 (§1 change of variables, "

@@ -34,6 +34,17 @@ def test_fast_relative_update_equals_naive_and_is_cheaper():
     assert L.relative_update_flops(1000, 64)["naive"] / L.relative_update_flops(1000, 64)["fast"] > 10
 
 
+@pytest.mark.parametrize("B", [1, 7, 64, 256, 1024])
+def test_crossover_of_eq15_depends_on_reusing_hwt(B):
+    """The lesson's stated crossover: with H Wᵀ from the forward pass eq. 15 (2BD²) beats the naive BD² + 2D³ from
+    D > B/2 on; recomputing H Wᵀ (3BD²) moves it to D > B."""
+    assert L.relative_update_crossover(B) == B // 2 + 1
+    assert L.relative_update_crossover(B, reuse=False) == B + 1
+    d = L.relative_update_crossover(B)
+    f_at, f_before = L.relative_update_flops(d, B), L.relative_update_flops(d - 1, B) if d > 1 else None
+    assert f_at["fast"] < f_at["naive"] and (f_before is None or f_before["fast"] >= f_before["naive"])
+
+
 def test_lesson_relative_update_matches_flowlab_relative_gradient(x64):
     """For one layer with b = 0 the engine's relative gradient is the exact gradient times WᵀW (eq. 13)."""
     D, B = 4, 32

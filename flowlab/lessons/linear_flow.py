@@ -1,4 +1,5 @@
-"""Lesson 6 — linear flows reach a closed-form optimum (Liao & He §2.1.2, eq. 6; formulas in ``flowlab.theory``):
+"""Lesson 6 — linear flows reach a closed-form optimum (Liao & He App. A.1–A.2, eq. 21, the PPCA case of their
+§2.1.2 eq. 6; formulas in ``flowlab.theory``):
 train a one-layer FC flow (an affine map z = W x + b: the last layer has no activation) and watch its NLL reach
 ½ log det(2πe Σ), with W Σ Wᵀ → I and E‖z‖² → d."""
 from __future__ import annotations
@@ -26,7 +27,7 @@ def linear_lesson_data(name: str = "correlated_gaussian", n: int = 6000, seed: i
         return x, theory.gaussian_entropy(cov)
     if name == "banana":
         d = get_density("banana")
-        return d.sample(n, seed=seed), d.entropy()  # Monte Carlo entropy of the registry density (cached)
+        return d.sample(n, seed=seed), d.entropy()  # exact (flowlab.densities)
     raise ValueError(f"Unknown lesson data {name!r}; choose one of {', '.join(LINEAR_DATA)}.")
 
 

@@ -17,8 +17,9 @@ def polygon_area(pts) -> float:
 
 
 def linear_map_2d(A, n_circle: int = 256, n_samples: int = 2000, seed: int = 0) -> dict:
-    """Image of the unit circle under x = A u, its area ratio (= |det A| exactly for the polygon, since a linear map
-    scales every area by |det A|), the ellipse's semi-axes (singular values) and the Gaussian x = A u, u ~ N(0, I)
+    """Image of the unit circle under x = A u, its *signed* area ratio (shoelace areas of the mapped polygon and of
+    the polygon itself: exactly det A, since a linear map scales every area by |det A| and reverses the polygon's
+    orientation when det A < 0), the ellipse's semi-axes (singular values) and the Gaussian x = A u, u ~ N(0, I)
     induces: N(0, A Aᵀ), with samples."""
     A = np.asarray(A, np.float64)
     if A.shape != (2, 2) or not np.all(np.isfinite(A)):
@@ -29,7 +30,7 @@ def linear_map_2d(A, n_circle: int = 256, n_samples: int = 2000, seed: int = 0) 
     det = float(np.linalg.det(A))
     u = np.random.default_rng(seed).standard_normal((int(n_samples), 2))
     return {"A": A, "circle": circle, "ellipse": ellipse, "det": det,
-            "area_ratio": polygon_area(ellipse) / polygon_area(circle), "singular_values": np.linalg.svd(A)[1],
+            "signed_area_ratio": polygon_area(ellipse) / polygon_area(circle), "singular_values": np.linalg.svd(A)[1],
             "cov": A @ A.T, "u_samples": u, "x_samples": u @ A.T}
 
 

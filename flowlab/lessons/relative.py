@@ -75,9 +75,18 @@ def relative_update_fast(delta, H, W):
 
 
 def relative_update_flops(d: int, b: int) -> dict:
-    """Multiply-add counts: naive δᵀH (B D²) + two D×D products (2 D³); fast H Wᵀ (B D², reused from the forward
-    pass), (HWᵀ)W (B D²) and δᵀ(·) (B D²)."""
+    """Multiply-add counts: naive δᵀH (B D²) + two D×D products (2 D³); eq. 15 (HWᵀ)W (B D²) and δᵀ(·) (B D²),
+    with H Wᵀ taken from the forward pass (it is the pre-activation minus the bias), or ``fast_with_forward`` = 3 B D²
+    when H Wᵀ has to be computed again."""
     return {"naive": b * d * d + 2 * d ** 3, "fast": 2 * b * d * d, "fast_with_forward": 3 * b * d * d}
+
+
+def relative_update_crossover(b: int, reuse: bool = True) -> int:
+    """The smallest D at which eq. 15 needs fewer multiply-adds than the naive product for a batch of b: D > B/2
+    when H Wᵀ comes from the forward pass (2BD² < BD² + 2D³), D > B when it is recomputed (3BD² < BD² + 2D³)."""
+    key = "fast" if reuse else "fast_with_forward"
+    counts = (relative_update_flops(d, b) for d in range(1, 2 * int(b) + 2))
+    return next(d for d, c in enumerate(counts, start=1) if c[key] < c["naive"])
 
 
 def relative_update_check(d: int, b: int, seed: int = 0) -> dict:

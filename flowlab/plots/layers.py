@@ -17,6 +17,13 @@ from .style import (BLUE, BORDER, DARK, DARK_GREY, DIVERGING_SCALE, FAINT, FONT,
                     LABEL_COLORS, LIGHT_GREY, ORANGE, rgba)
 
 POINT_COLOR = BLUE  # points without groups
+# The log-det field's colours (DIVERGING_SCALE: red above 0, blue below), said once: log q(x) = log N(z) + Σ_k (layer
+# k's log|det|), so a positive log-det (the normalising map stretches a small patch into a larger one) adds to log q.
+FIELD_COLORBAR = "log|det|<br>red: raises q(x)<br>blue: lowers it"
+FIELD_LEGEND = ("Red (log|det| > 0): the map x → z stretches a small patch there into a larger one, and since "
+                "log q(x) = log N(z) + log|det ∂z/∂x| adds each layer's log|det|, this raises the learned density q(x) "
+                "there by that many nats. Blue (< 0): the map squeezes the patch and lowers q(x). Dots are the data "
+                "points in the same plane.")
 W_COLOR, ACT_COLOR, TOTAL_COLOR = BLUE, ORANGE, DARK  # log|det W_k|, Σ log s′, their sum
 
 
@@ -229,14 +236,14 @@ def field_title(k: int, plane: str, cumulative: bool = False) -> str:
 
 
 def logdet_field_figure(field: Field, title: str = "", height: int = 480, show_points: bool = True) -> go.Figure:
-    """Heatmap of a local log-det field, diverging around 0 (red: the map expands volume there, blue: contracts),
-    with the data points (in the same plane) on top."""
+    """Heatmap of a local log-det field, diverging around 0 (``FIELD_LEGEND``: red, log|det| > 0, raises q(x); blue
+    lowers it), with the data points (in the same plane) on top."""
     z = np.asarray(field.z, np.float64)
     finite = z[np.isfinite(z)]
     m = float(np.max(np.abs(finite))) if len(finite) else 1.0
     m = m if m > 1e-9 else 1.0
     fig = go.Figure(go.Heatmap(x=field.xs, y=field.ys, z=z, colorscale=DIVERGING_SCALE, zmid=0.0,
-                               zmin=-m, zmax=m, colorbar=dict(title="log|det|", thickness=12),
+                               zmin=-m, zmax=m, colorbar=dict(title=FIELD_COLORBAR, thickness=12),
                                hovertemplate="(%{x:.2f}, %{y:.2f})<br>log|det| = %{z:.3f}<extra></extra>"))
     if show_points and field.points is not None and len(field.points):
         p = np.asarray(field.points)
@@ -251,4 +258,5 @@ def logdet_field_figure(field: Field, title: str = "", height: int = 480, show_p
     return fig
 
 
-__all__ = ["stages_figure", "animation_figure", "logdet_depth_figure", "logdet_field_figure", "field_title"]
+__all__ = ["stages_figure", "animation_figure", "logdet_depth_figure", "logdet_field_figure", "field_title",
+           "FIELD_LEGEND", "FIELD_COLORBAR"]

@@ -1,6 +1,8 @@
 """Figures for the Learn page: pure functions from the dicts of ``flowlab.lessons`` / ``flowlab.theory`` to go.Figure."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -8,9 +10,17 @@ from plotly.subplots import make_subplots
 from .style import BLUE, FAINT, FONT, GREEN, GRID, LIGHT_GREY, ORANGE, PURPLE, RED, rgba
 
 
-def _style(fig, height, legend=True):
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=50, b=10), font=FONT, plot_bgcolor="white",
-                      showlegend=legend, legend=dict(orientation="h", y=-0.18, x=0))
+LEGEND_ON_TOP = dict(orientation="h", x=0, y=1.02, xanchor="left", yanchor="bottom")  # clear of the x-axis title
+LEGEND_INSIDE = dict(orientation="v", x=0.01, y=0.99, xanchor="left", yanchor="top", bgcolor=rgba(FAINT, 0.85))
+
+
+def _style(fig, height, legend=True, at: str = "top", y: float = 1.02, top: int = 40):
+    """Shared layout.  The legend sits above the plot area (``at="top"``, raised to ``y`` over subplot titles, with
+    ``top`` pixels of margin) or inside its top-left corner (``"inside"``, for figures with a title and curves that
+    rise to the right): never over an x-axis title."""
+    leg = dict(LEGEND_ON_TOP, y=y) if at == "top" else dict(LEGEND_INSIDE)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=top, b=10), font=FONT, plot_bgcolor="white",
+                      showlegend=legend, legend=leg)
     fig.update_xaxes(gridcolor=GRID, zeroline=False)
     fig.update_yaxes(gridcolor=GRID, zeroline=False)
     return fig
@@ -48,7 +58,7 @@ def change_of_variables_figure(r: dict, map_label: str = "f", height: int = 380)
                      title_font=dict(color=ORANGE), tickfont=dict(color=ORANGE))
     fig.update_layout(bargap=0)
     fig.update_annotations(font_size=13)
-    return _style(fig, height)
+    return _style(fig, height, y=1.14, top=80)
 
 
 # ---- lesson 2 ---------------------------------------------------------------------------------------------------------
@@ -93,7 +103,7 @@ def linear_map_figure(r: dict, height: int = 430) -> go.Figure:
     fig.update_xaxes(range=[-lim2, lim2], row=1, col=2, constrain="domain")
     fig.update_yaxes(range=[-lim2, lim2], row=1, col=2, scaleanchor="x2", scaleratio=1, constrain="domain")
     fig.update_annotations(font_size=13)
-    return _style(fig, height)
+    return _style(fig, height, y=1.1, top=80)
 
 
 # ---- lesson 3 ---------------------------------------------------------------------------------------------------------
@@ -109,7 +119,7 @@ def timing_figure(r: dict, labels: dict, height: int = 380) -> go.Figure:
     fig.update_yaxes(type="log", title_text="time per call (µs)")
     fig.update_layout(title=dict(text="measured cost on this machine (numpy, float64" +
                       (", one BLAS thread)" if r.get("single_thread") else ")"), x=0.02))
-    return _style(fig, height)
+    return _style(fig, height, at="inside", top=50)
 
 
 def dependence_figure(dense, tri, height: int = 260) -> go.Figure:
@@ -130,37 +140,65 @@ def dependence_figure(dense, tri, height: int = 260) -> go.Figure:
 
 # ---- lesson 4 ---------------------------------------------------------------------------------------------------------
 def flops_figure(dims, batch: int, flops_fn, height: int = 340) -> go.Figure:
-    """Multiply-adds of the relative update: naive (δᵀH)WᵀW versus eq. 15 δᵀ((HWᵀ)W), for a batch of ``batch``."""
+    """Multiply-adds of the relative update: naive (δᵀH)WᵀW versus eq. 15 δᵀ((HWᵀ)W) with HWᵀ reused from the forward
+    pass, for a batch of ``batch``."""
     dims = np.asarray(dims)
     f = [flops_fn(int(d), int(batch)) for d in dims]
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=dims, y=[v["naive"] for v in f], mode="lines+markers", line=dict(color=RED, width=2.5),
                              name="naive: (δᵀH) · Wᵀ · W   ~ 2D³"))
     fig.add_trace(go.Scatter(x=dims, y=[v["fast"] for v in f], mode="lines+markers", line=dict(color=GREEN, width=2.5),
-                             name="eq. 15: δᵀ((H Wᵀ) W)   ~ 2BD²"))
+                             name="eq. 15: δᵀ((H Wᵀ) W)   ~ 2BD², H Wᵀ from the forward pass"))
     fig.update_xaxes(type="log", title_text="dimension D", tickvals=list(dims), ticktext=[str(int(v)) for v in dims])
     fig.update_yaxes(type="log", title_text="multiply-adds per layer")
     fig.update_layout(title=dict(text=f"cost of the relative update, batch B = {batch}", x=0.02))
-    return _style(fig, height)
+    return _style(fig, height, at="inside", top=50)
 
 
 # ---- lesson 5 ---------------------------------------------------------------------------------------------------------
-def snf_angle_figure(r: dict, height: int = 360) -> go.Figure:
-    """Angle between the exact and the self-normalizing gradient as R drifts from W⁻¹, and ‖RW − I‖ (right axis)."""
+def snf_path_figure(r: dict, height: int = 380) -> go.Figure:
+    """Keller's angle between the SNF and the exact W-gradient along the path from a random W₀ (s = 0) to the
+    optimum (s → 1) for a fixed relative inverse error, with the bound asin(‖R − W⁻¹‖ / ‖G‖) and ‖G‖ (right axis)."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    t = r["rel_error"]
-    fig.add_trace(go.Scatter(x=t, y=r["angle"], mode="lines+markers", line=dict(color=BLUE, width=2.5),
-                             name="angle(full exact gradient, SNF gradient)"))
-    fig.add_trace(go.Scatter(x=t, y=r["logdet_angle"], mode="lines", line=dict(color=PURPLE, dash="dot"),
-                             name="angle(W⁻ᵀ, Rᵀ) — log-det term alone"))
-    fig.add_trace(go.Scatter(x=t, y=r["recon"], mode="lines", line=dict(color=ORANGE, dash="dash"),
-                             name="‖RW − I‖_F (right axis)"), secondary_y=True)
-    fig.update_xaxes(title_text="relative error of R:  ‖R − W⁻¹‖ / ‖W⁻¹‖")
+    s = r["s"]
+    fig.add_trace(go.Scatter(x=s, y=r["angle"], mode="lines+markers", line=dict(color=BLUE, width=2.5),
+                             name="angle(SNF gradient, exact gradient)"))
+    fig.add_trace(go.Scatter(x=s, y=r["bound"], mode="lines", line=dict(color=PURPLE, dash="dot"),
+                             name="bound asin(‖R − W⁻¹‖ / ‖G‖)"))
+    fig.add_trace(go.Scatter(x=s, y=r["grad_norm"], mode="lines", line=dict(color=ORANGE, dash="dash"),
+                             name="‖G‖ exact gradient (right axis)"), secondary_y=True)
+    fig.update_xaxes(title_text="s: fraction of the way from the random W₀ (0) to the optimum W* (1)", range=[0, 1])
     fig.update_yaxes(title_text="angle (degrees)", rangemode="tozero")
-    fig.update_yaxes(title_text="‖RW − I‖_F", secondary_y=True, range=[0, 1.1 * float(np.max(r["recon"]) or 1.0)],
-                     tickmode="auto", nticks=6, showgrid=False,
+    fig.update_yaxes(title_text="‖G‖ (Frobenius)", secondary_y=True, rangemode="tozero", showgrid=False,
                      title_font=dict(color=ORANGE), tickfont=dict(color=ORANGE))
     return _style(fig, height)
+
+
+def snf_lambda_figure(r: dict, height: int = 340, top: float = 1e3) -> go.Figure:
+    """Gradient descent with the SNF direction for several λ: ‖RW − I‖_F (left) and NLL − NLL* (right) per step on
+    log scales cut at ``top`` (below: float32's floor); a run that diverged gets an ✕ where its values stop being
+    finite."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
+                        subplot_titles=("‖RW − I‖_F: how far R is from W⁻¹", "NLL − NLL*: distance to the optimum"))
+    colors = [RED, ORANGE, GREEN, BLUE, PURPLE]
+    floors = {"inv_err": 1e-8, "gap": 1e-6}
+    for (lam, run), col in zip(r["runs"].items(), colors):
+        bad = np.flatnonzero(~(np.isfinite(run["inv_err"]) & np.isfinite(run["gap"])))
+        for k, key in enumerate(("inv_err", "gap"), start=1):
+            v = np.asarray(run[key], np.float64)
+            y = np.where(np.isfinite(v), np.clip(v, floors[key], top), np.nan)
+            fig.add_trace(go.Scatter(x=r["step"], y=y, mode="lines", line=dict(color=col, width=2.5),
+                                     name=f"λ = {lam:g}", legendgroup=f"{lam:g}", showlegend=k == 1), 1, k)
+            if bad.size:
+                fig.add_trace(go.Scatter(x=[int(r["step"][bad[0]])], y=[top], mode="markers+text", text=["diverged"],
+                                         textposition="bottom right", marker=dict(symbol="x", size=11, color=col),
+                                         legendgroup=f"{lam:g}", showlegend=False, hoverinfo="skip"), 1, k)
+        fig.update_yaxes(range=[math.log10(floors["inv_err"]), math.log10(top)], row=1, col=1)
+        fig.update_yaxes(range=[math.log10(floors["gap"]), math.log10(top)], row=1, col=2)
+    fig.update_yaxes(type="log", exponentformat="power")
+    fig.update_xaxes(title_text="gradient-descent step")
+    fig.update_annotations(font_size=13)
+    return _style(fig, height, y=1.12, top=70)
 
 
 # ---- lesson 6 ---------------------------------------------------------------------------------------------------------
@@ -205,20 +243,3 @@ def scale_profile_figure(p: dict, height: int = 340) -> go.Figure:
     fig.update_xaxes(title_text="global scale s of the map (z = s·(Wx + b))")
     fig.update_yaxes(title_text="nats")
     return _style(fig, height)
-
-
-def snf_learning_figure(r: dict, height: int = 330) -> go.Figure:
-    """Learning R ≈ W⁻¹ from R = Wᵀ by descent on the reconstruction loss: the SNF gradient's angle to the exact one
-    and ‖RW − I‖_F per step (log scales)."""
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
-                        subplot_titles=("angle(exact gradient, SNF gradient)", "‖RW − I‖_F"))
-    st = r["step"]
-    fig.add_trace(go.Scatter(x=st, y=np.maximum(r["angle"], 1e-7), line=dict(color=BLUE, width=2.5),
-                             name="angle (degrees)"), 1, 1)
-    fig.add_trace(go.Scatter(x=st, y=np.maximum(r["recon"], 1e-12), line=dict(color=ORANGE, width=2.5),
-                             name="‖RW − I‖_F"), 1, 2)
-    fig.update_yaxes(type="log", title_text="degrees", exponentformat="power", row=1, col=1)
-    fig.update_yaxes(type="log", exponentformat="power", row=1, col=2)
-    fig.update_xaxes(title_text="step of the reconstruction loss")
-    fig.update_annotations(font_size=13)
-    return _style(fig, height, legend=False)
