@@ -38,6 +38,7 @@ import numpy as np
 from numpy.lib import format as npy
 
 from .activations import ACTIVATION_NAMES, MAX_PARAMS, Activation, make_activation
+from .custom_densities import MAX_POINTS, MAX_SIDE, from_source
 from .csvfiles import (F32_MAX, MAX_CSV_ROWS, MAX_ROBUST_Z, MIN_CSV_ROWS, MIN_DISTINCT_POINTS,  # noqa: F401
                        MIN_REL_SPREAD, MIN_SPREAD, MIN_SV_RATIO, check_points, curves_csv, parse_points_csv)
 from .flow import FlowSpec, Norm
@@ -58,10 +59,11 @@ MIN_LOGDET_PER_DIM = -30.0  # a geometric-mean singular value below e^-30 ≈ 1e
 # |x| <= 1e4, far beyond what training reaches (slopes of 1e-13 or steps 1e13 high are no longer a density model)
 MAX_ACTIVATION_PARAM = 50.0
 _FLOATS = ("float16", "float32", "float64")
-_NDIM = {"W": 3, "b": 2, "R": 3, "A": 3, "shift": 1, "scale": 1}
+_NDIM = {"W": 3, "b": 2, "R": 3, "A": 3, "shift": 1, "scale": 1, "raster": 2, "points": 2}
 _ELEMENTS = {"W": MAX_MODEL_LAYERS * MAX_MODEL_DIM ** 2, "b": MAX_MODEL_LAYERS * MAX_MODEL_DIM,
              "R": MAX_MODEL_LAYERS * MAX_MODEL_DIM ** 2, "A": MAX_MODEL_LAYERS * MAX_MODEL_DIM * MAX_PARAMS,
-             "shift": MAX_MODEL_DIM, "scale": MAX_MODEL_DIM}
+             "shift": MAX_MODEL_DIM, "scale": MAX_MODEL_DIM, "raster": MAX_SIDE ** 2, "points": 2 * MAX_POINTS}
+SOURCE_KINDS = {"text": "raster", "image": "raster", "raster": "raster", "points": "points"}  # kind -> its member
 MEMBER_BYTES = {**{k: 8 * n + MAX_HEADER_CHARS + 16 for k, n in _ELEMENTS.items()},  # float64 + magic + header
                 "config": 4 * MAX_CONFIG_CHARS + MAX_HEADER_CHARS + 16}  # numpy stores str as UTF-32
 MAX_MODEL_BYTES = sum(MEMBER_BYTES.values())
@@ -74,8 +76,11 @@ class ModelFileError(ValueError):
     """A model file FlowLab refuses to read; the message is one sentence."""
 
 
-def model_bytes(spec: FlowSpec, params: dict, norm: Norm | None = None, config: dict | None = None) -> bytes:
-    """Serialise a model to the bytes of an .npz file (within the caps ``load_model`` reads)."""
+def model_bytes(spec: FlowSpec, params: dict, norm: Norm | None = None, config: dict | None = None,
+                density=None) -> bytes:
+    """Serialise a model to the bytes of an .npz file (within the caps ``load_model`` reads).  ``density``: the
+    user-made density it was trained on (``Density.source`` set by ``flowlab.custom_densities``), stored as its
+    raster or drawn points plus ``config["density_source"]`` so the file can rebuild it; None for a toy."""
     if int(spec.layers) > MAX_MODEL_LAYERS or int(spec.dim) > MAX_MODEL_DIM:
         raise ValueError(f"A model file holds at most {MAX_MODEL_LAYERS} layers of dimension at most {MAX_MODEL_DIM}, "
                          f"got {spec.layers} layers of dimension {spec.dim}.")
@@ -93,6 +98,11 @@ def model_bytes(spec: FlowSpec, params: dict, norm: Norm | None = None, config: 
     meta = {"format": FORMAT, "version": VERSION,
             "activation": {"name": spec.activation.name, "alpha": spec.activation.alpha, "beta": spec.activation.beta},
             **(config or {})}
+    source = getattr(density, "source", None)
+    if source:
+        member = SOURCE_KINDS[source["kind"]]
+        arrays[member] = np.asarray(source[member], np.float32)
+        meta["density_source"] = {k: v for k, v in source.items() if k not in SOURCE_KINDS.values()}
     meta["dim"], meta["layers"] = int(spec.dim), int(spec.layers)
     text = json.dumps(meta)
     if len(text) > MAX_CONFIG_CHARS:
@@ -103,9 +113,10 @@ def model_bytes(spec: FlowSpec, params: dict, norm: Norm | None = None, config: 
     return buf.getvalue()
 
 
-def save_model(path, spec: FlowSpec, params: dict, norm: Norm | None = None, config: dict | None = None) -> Path:
+def save_model(path, spec: FlowSpec, params: dict, norm: Norm | None = None, config: dict | None = None,
+               density=None) -> Path:
     path = Path(path)
-    path.write_bytes(model_bytes(spec, params, norm, config))
+    path.write_bytes(model_bytes(spec, params, norm, config, density))
     return path
 
 
@@ -122,6 +133,9 @@ def load_model(source) -> tuple[FlowSpec, dict, Norm | None, dict]:
         for key in ("b", "R", "A", "shift", "scale"):
             if key in infos:
                 arrays[key] = _read_npy(zf, infos[key], key, want.get(key, (D,)))
+        member = _source_member(meta, set(infos))
+        if member:
+            arrays[member] = _read_npy(zf, infos[member], member)
     arrays = {k: _float32(k, a) for k, a in arrays.items()}
     _check_invertible(arrays["W"])
     if "A" in arrays and not np.all(np.abs(arrays["A"]) <= MAX_ACTIVATION_PARAM):
@@ -137,7 +151,48 @@ def load_model(source) -> tuple[FlowSpec, dict, Norm | None, dict]:
         raise ModelFileError("The model file's scale must be positive (in float32).")
     norm = Norm(jnp.asarray(arrays["shift"]), jnp.asarray(arrays["scale"])) if "scale" in arrays else None
     params = {k: jnp.asarray(arrays[k]) for k in ("W", "b", "R", "A") if k in arrays}
+    if member:
+        meta = {**meta, "density_source": {**meta["density_source"], member: arrays[member]}}
     return FlowSpec(int(D), int(L), activation), params, norm, meta
+
+
+def saved_density(meta: dict):
+    """The user-made density a model file was trained on (``load_model``'s meta), or None for a toy or none; a
+    malformed one is refused with one sentence (the rebuilding checks of ``flowlab.custom_densities``)."""
+    source = meta.get("density_source")
+    if source is None:
+        return None
+    try:
+        return from_source(source)
+    except (ValueError, KeyError, TypeError) as e:
+        raise ModelFileError(f"The model file's density could not be rebuilt: {e}") from None
+
+
+def _source_member(meta: dict, members: set) -> str | None:
+    """The member holding the user-made density that ``config.density_source`` describes (checked before any data
+    is read: a known kind, a plot box of finite numbers, and exactly its own member present)."""
+    source = meta.get("density_source")
+    extra = members & set(SOURCE_KINDS.values())
+    if source is None:
+        if extra:
+            raise ModelFileError(f"The model file holds {sorted(extra)[0]} but its config has no density_source.")
+        return None
+    if not isinstance(source, dict) or source.get("kind") not in SOURCE_KINDS:
+        raise ModelFileError(f"The model file's density_source must name a kind ({', '.join(SOURCE_KINDS)}), got "
+                             f"{shown(source)}.")
+    member = SOURCE_KINDS[source["kind"]]
+    if extra != {member}:
+        raise ModelFileError(f"The model file's density_source of kind {source['kind']} needs the array {member!r} "
+                             "alone.")
+    box = source.get("box")
+    if member == "raster" and not (isinstance(box, list) and len(box) == 2 and all(
+            isinstance(r, list) and len(r) == 2 and all(_is_number(v) and abs(v) <= 1e6 for v in r) and r[0] < r[1]
+            for r in box)):
+        raise ModelFileError(f"The model file's density_source box must be [[x0, x1], [y0, y1]] with x0 < x1 and "
+                             f"y0 < y1, got {shown(box)}.")
+    if member == "points" and not _is_number(source.get("bandwidth")):
+        raise ModelFileError(f"The model file's density_source needs a bandwidth, got {shown(source.get('bandwidth'))}.")
+    return member
 
 
 def _check_activation_member(activation: Activation, has_A: bool):
@@ -264,6 +319,11 @@ def _check_header(key: str, shape: tuple, dtype: np.dtype, want: tuple | None):
         raise ModelFileError(f"The model file's {key} must have {_NDIM[key]} axes, got shape {shown(shape)}.")
     if want is not None and tuple(shape) != want:
         raise ModelFileError(f"{key} must have shape {want} to match W, got {shown(shape)}.")
+    if key == "raster" and not 2 <= min(shape) <= max(shape) <= MAX_SIDE:
+        raise ModelFileError(f"The model file's raster must have 2 to {MAX_SIDE} pixels per side, got {shown(shape)}.")
+    if key == "points" and not (shape[1] == 2 and shape[0] <= MAX_POINTS):
+        raise ModelFileError(f"The model file's points must have shape (N, 2) with N <= {MAX_POINTS:,}, got "
+                             f"{shown(shape)}.")
     if key == "W" and (shape[1] != shape[2] or min(shape) < 1):
         raise ModelFileError(f"W must have shape (L, D, D), got {shown(shape)}.")
     if key == "W" and (shape[0] > MAX_MODEL_LAYERS or shape[1] > MAX_MODEL_DIM):

@@ -10,6 +10,7 @@ import streamlit as st
 from flowlab import layerviz as lv
 from flowlab.densities import REGISTRY
 from flowlab.plots import layers as PL
+from flowlab.plots.gif import points_gif
 from flowlab.settings import LAYERS_PAGE, MAX_NAME_CHARS, literal, plain
 from pages._shared.ui import page_setup, sync_query, upload_id, url_notes
 
@@ -176,6 +177,13 @@ with tab_fwd:
         st.plotly_chart(PL.animation_figure(lv.select_stages(pts, frame_depths), lv.select_stages(lines, frame_depths),
                                             lv.GRID_LINES, labels, names, follow=follow),
                         key="ly_fig_fwd_anim", **CHART)
+        fwd = lv.select_stages(pts, frame_depths)
+        st.download_button("Animation (.gif)", lambda: points_gif(fwd.values, fwd.names, lv.stage_ranges(fwd, follow),
+                                                                  labels),
+                           file_name=f"flowlab_layers_{L}_x_to_z.gif", mime="image/gif", key="ly_dl_gif",
+                           icon=":material/download:",
+                           help="The points of this animation, stage by stage, as an animated GIF for a slide "
+                                "(drawn on the server; the grid lines are left out).")
     with c2:
         st.markdown(
             f"**What you see.** The data points ({lv.colouring(model, labels is not None)}) and a regular "
@@ -262,7 +270,6 @@ with tab_vol:
         if k == L and not cum:
             st.info(f"Layer {L} is the affine last layer: no activation, so its log-det is the constant "
                     f"log|det W_{L}| = {split.weights[-1]:.3f} everywhere.")
-        st.markdown("Red: the map expands volume there (density is divided by more); blue: it contracts. "
-                    "Dots are the data points in the same plane.")
+        st.markdown(PL.FIELD_LEGEND)
         st.metric(f"log|det W_{k}|", f"{split.weights[k - 1]:.3f}")
         st.metric(f"mean Σ log s′(y_{k})", f"{split.act[k - 1].mean():.3f}")

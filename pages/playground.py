@@ -401,7 +401,7 @@ if ready and snap.step > 0 and not busy0 and snap.model is not None:
         grid_view = snap.view
         d = st.columns(3)
         # every download is built when clicked, from the snapshot in view now
-        d[0].download_button("Model (.npz)", lambda: files.model_bytes(spec, params, norm, sess.config(snap)),
+        d[0].download_button("Model (.npz)", lambda: files.model_bytes(spec, params, norm, sess.config(snap), sess.density),
                              file_name=f"{stem}.npz", mime="application/octet-stream", key="pg_dl_model",
                              icon=":material/download:", width="stretch")
         d[1].download_button("Curves (.csv)", lambda: files.curves_csv(snap.history, snap.evals),

@@ -114,6 +114,16 @@ def test_train_on_typed_text_and_on_a_picture(tmp_path, capsys):
                  "--out", str(tmp_path / "i"), "--quiet"]) == 0
     assert json.loads((tmp_path / "i" / "metrics.json").read_text())["density"] == "image"
     assert "Your picture" in capsys.readouterr().out
+    # each model file carries the density it learned, so the Layers page can draw that picture's points
+    from flowlab.files import load_model
+    from flowlab.layerviz import model_from_file
+    for sub, kind in (("t", "text"), ("i", "image")):
+        raw = (tmp_path / sub / "model.npz").read_bytes()
+        assert load_model(raw)[3]["density_source"]["kind"] == kind
+        m = model_from_file(raw, n_points=200)
+        assert m.data.shape == (200, 2) and m.label_noun == "part"
+    inside = m.data[:, 0] < 0  # the dark square sits in the left half of the picture (box spans [-3, 3])
+    assert inside.mean() > 0.95
 
 
 @pytest.mark.parametrize("argv,match", [

@@ -65,6 +65,70 @@ def test_version_1_files_have_their_lambda_halved():
     assert meta["hyper"] == {"lam": 5.0, "lr": 0.01} and meta["version"] == fio.VERSION and meta["upgraded_from"] == 1
 
 
+def _own_densities():
+    from flowlab import custom_densities as C
+    img = np.zeros((20, 30))
+    img[5:15, 8:20] = 1.0
+    pts = np.random.default_rng(4).normal(size=(40, 2))
+    return {"text": C.text_density("Hi"), "raster": C.raster_density(img, "img", "Picture"),
+            "points": C.points_density(pts, 0.2)}
+
+
+@pytest.mark.parametrize("kind", ["text", "raster", "points"])
+def test_a_user_density_is_saved_with_the_model_and_rebuilt_exactly(kind):
+    d = _own_densities()[kind]
+    spec = FlowSpec(2, 3, make_activation())
+    params = init_params(spec, jax.random.PRNGKey(0))
+    spec2, _, _, meta = fio.load_model(fio.model_bytes(spec, params, None, {"density": d.name}, d))
+    assert meta["density_source"]["kind"] == d.source["kind"]
+    d2 = fio.saved_density(meta)
+    x = d.sample(500, seed=1).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(d2.log_prob(x)), np.asarray(d.log_prob(x)), rtol=1e-5)
+    assert d2.entropy() == pytest.approx(d.entropy(), abs=0.05 if kind == "points" else 1e-5)  # points: Monte Carlo
+
+
+def test_a_toy_model_has_no_saved_density():
+    spec = FlowSpec(2, 2, make_activation())
+    _, _, _, meta = fio.load_model(fio.model_bytes(spec, init_params(spec, jax.random.PRNGKey(0)), None,
+                                                   {"density": "moons"}, None))
+    assert "density_source" not in meta and fio.saved_density(meta) is None
+
+
+def _with_source(source, **arrays):
+    spec = FlowSpec(2, 2, make_activation())
+    params = init_params(spec, jax.random.PRNGKey(0))
+    buf = io.BytesIO()
+    cfg = {"format": fio.FORMAT, "version": fio.VERSION, "activation": {"name": "smooth_leaky_relu", "alpha": 0.3,
+                                                                        "beta": 0.1}}
+    if source is not None:
+        cfg["density_source"] = source
+    np.savez(buf, config=np.asarray(json.dumps(cfg)), W=np.asarray(params["W"]), b=np.asarray(params["b"]), **arrays)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("source, arrays, match", [
+    (None, {"raster": np.ones((4, 4), np.float32)}, "no density_source"),
+    ({"kind": "svg"}, {}, "must name a kind"),
+    ({"kind": "raster", "box": [[0, 1], [0, 1]]}, {}, "needs the array 'raster'"),
+    ({"kind": "raster", "box": [[1, 0], [0, 1]]}, {"raster": np.ones((4, 4), np.float32)}, "box must be"),
+    ({"kind": "points"}, {"points": np.zeros((20, 2), np.float32)}, "needs a bandwidth"),
+    ({"kind": "raster", "box": [[0, 1], [0, 1]]}, {"raster": np.ones((300, 300), np.float32)}, "pixels per side"),
+])
+def test_a_bad_saved_density_is_one_sentence(source, arrays, match):
+    with pytest.raises(fio.ModelFileError, match=match):
+        fio.load_model(_with_source(source, **arrays))
+
+
+@pytest.mark.parametrize("source, arrays, match", [
+    ({"kind": "raster", "box": [[0, 1], [0, 1]]}, {"raster": -np.ones((4, 4), np.float32)}, "non-negative"),
+    ({"kind": "points", "bandwidth": 9.0}, {"points": np.zeros((20, 2), np.float32)}, "bandwidth must be"),
+])
+def test_a_saved_density_that_cannot_be_rebuilt_is_one_sentence(source, arrays, match):
+    _, _, _, meta = fio.load_model(_with_source(source, **arrays))
+    with pytest.raises(fio.ModelFileError, match="could not be rebuilt.*" + match):
+        fio.saved_density(meta)
+
+
 def test_load_model_rejects_garbage():
     with pytest.raises(ValueError, match="Not a FlowLab model file"):
         fio.load_model(b"this is not a zip archive")

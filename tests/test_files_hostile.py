@@ -147,7 +147,7 @@ def test_compression_bomb_in_an_unknown_member_is_refused_unread(junk_bomb):
     msg = []
     peak = peak_bytes(lambda: msg.append(refused(junk_bomb, "holds 'junk.npy'")))
     assert peak < MAX_PEAK_BYTES, peak
-    assert "W, b, R, A, shift, scale and config" in msg[0]
+    assert "W, b, R, A, shift, scale, raster, points and config" in msg[0]
 
 
 def test_compression_bomb_in_a_known_member_is_refused_by_its_declared_size():

@@ -169,7 +169,7 @@ def write_outputs(out: Path, d: Density, trainer, cands, settings: dict):
     """model.npz, metrics.csv (per step), metrics.json (summary; the last evaluation row describes the saved
     weights), density.html and density.png (the learned density, for a slide)."""
     config = {"density": d.name, **trainer.config_dict()}
-    save_model(out / "model.npz", trainer.spec, trainer.params, trainer.norm, config)
+    save_model(out / "model.npz", trainer.spec, trainer.params, trainer.norm, config, d)
     hist = trainer.history_arrays()
     keys = [k for k in hist if k != "step"]
     with open(out / "metrics.csv", "w", newline="") as f:

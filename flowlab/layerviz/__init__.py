@@ -17,12 +17,12 @@ from .models import (BASE_GRIDS, N_POINTS, SMALL_LR, SMALL_STEPS, LayerModel, ba
 from .paths import Path, pull, pull_lines, push, push_lines, sub
 from .views import (ANGLE_NOUN, LABEL_NOUN, MAX_FRAMES, MAX_FRAMES_SPLIT, MAX_PANELS, MAX_PANELS_SPLIT,
                     SUBSAMPLE_FROM, count_nonfinite, label_names, pick_depths, pick_stages, sector_names,
-                    select_stages, span, square_range, subsample, take, view_depths, without_kind)
+                    select_stages, span, square_range, stage_ranges, subsample, take, view_depths, without_kind)
 from .volume import (Field, LogdetSplit, VolumeSummary, layer_logdet_at_input, local_logdet, logdet_check, logdet_field,
                      logdet_split, volume_summary)
 
 __all__ = ["Path", "push", "pull", "push_lines", "pull_lines", "cartesian_lines", "polar_lines", "angle_sectors",
-           "LogdetSplit", "logdet_split", "layer_logdet_at_input", "local_logdet", "pick_stages", "square_range",
+           "LogdetSplit", "logdet_split", "layer_logdet_at_input", "local_logdet", "pick_stages", "square_range", "stage_ranges",
            "span", "subsample", "label_names", "sub", "pick_depths", "select_stages", "take", "without_kind",
            "view_depths", "plane_grid", "Field", "logdet_field", "logdet_check", "LayerModel", "model_from_session",
            "model_from_file", "model_log_prob", "train_small", "small_steps", "view_range", "sector_names",

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import presets
 from ..densities import REGISTRY as DENSITIES, get_density
-from ..files import load_model
+from ..files import load_model, saved_density
 from ..flow import FlowSpec, Norm
 from ..gradients import REGISTRY as METHODS, method_name
 from ..schema import MAX_NAME_CHARS, literal
@@ -94,13 +94,18 @@ def flow_points(spec: FlowSpec, params: dict, norm: Norm | None, n: int, seed: i
 
 
 def model_from_file(raw, n_points: int = N_POINTS, seed: int = 0) -> LayerModel:
-    """A model file (.npz bytes, see flowlab.files).  If its config names a known density, points are drawn from
-    that density (with their mode/arm labels); otherwise they are sampled from the flow and coloured by the angle of
+    """A model file (.npz bytes, see flowlab.files).  If it holds the user-made density it was trained on, or its
+    config names a known density, points are drawn from that density (with their part or mode/arm labels); otherwise they are sampled from the flow and coloured by the angle of
     z.  Raises ValueError with one sentence for any malformed file (load_model checks types, values and caps)."""
     spec, params, norm, meta = load_model(raw)
     _check_2d(spec, params, "model file")
     density = meta.get("density") if meta.get("density") in DENSITIES else None
-    if density:
+    own = saved_density(meta)  # a typed text, picture or drawing saved with the model
+    if own is not None:
+        density = None
+        data, labels = own.sample_labeled(n_points, seed=seed)
+        noun = "part"  # a raster's left-to-right quarters, a drawing's eighths in drawing order
+    elif density:
         data, labels = get_density(density).sample_labeled(n_points, seed=seed)
         noun = LABEL_NOUN.get(density)
     else:

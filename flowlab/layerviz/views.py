@@ -95,6 +95,14 @@ def square_range(points, q: float = 1.0, margin: float = 0.12):
     return (float(c[0] - half), float(c[0] + half)), (float(c[1] - half), float(c[1] + half))
 
 
+def stage_ranges(points_path: Path, follow: bool) -> list:
+    """Square plot range per stage: around each stage's own points (``follow``) or the first stage's for all."""
+    vals = points_path.values
+    if follow:
+        return [square_range(v, q=1.0, margin=0.15) for v in vals]
+    return [square_range(vals[0], q=1.0, margin=0.15)] * len(vals)
+
+
 def span(r) -> float:
     """Width of a plot range ((x0, x1), (y0, y1))."""
     return float(r[0][1] - r[0][0])

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..layerviz.paths import Path
-from ..layerviz.views import span, square_range
+from ..layerviz.views import span, stage_ranges
 from ..layerviz.volume import Field, LogdetSplit
 from .style import (BLUE, BORDER, DARK, DARK_GREY, DIVERGING_SCALE, FAINT, FONT, GREY, GRID_LINE_COLORS,
                     LABEL_COLORS, LIGHT_GREY, ORANGE, rgba)
@@ -68,15 +68,6 @@ def _stage_traces(points, lines, n_first, labels, names, show_legend, marker_siz
     return out
 
 
-def _stage_ranges(points_path: Path, follow: bool):
-    """Square plot range per stage: around each stage's own points (follow) or the first stage's for all."""
-    vals = points_path.values
-    if follow:
-        return [square_range(v, q=1.0, margin=0.15) for v in vals]
-    r0 = square_range(vals[0], q=1.0, margin=0.15)
-    return [r0] * len(vals)
-
-
 def _zoom_text(r, r0) -> str:
     """Liao & He Fig. 3's 'N×': the shown width relative to the first panel's."""
     z = span(r) / span(r0) if span(r0) > 0 else 1.0
@@ -91,7 +82,7 @@ def stages_figure(points_path: Path, lines_path: Path | None, n_first: int = 0, 
     n = len(points_path.names)
     rows = math.ceil(n / max(1, cols))
     cols = math.ceil(n / rows)  # balanced rows: 7 panels as 4 + 3, not 6 + 1
-    ranges = _stage_ranges(points_path, follow)
+    ranges = stage_ranges(points_path, follow)
     titles = [f"{nm}<br><span style='font-size:11px;color:{GREY}'>view {_zoom_text(r, ranges[0])}</span>"
               for nm, r in zip(points_path.names, ranges)]
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.025,
@@ -124,7 +115,7 @@ def animation_figure(points_path: Path, lines_path: Path | None, n_first: int = 
     """One square panel animated over depth (plotly frames), with a slider naming each stage and Play / Pause.
     With ``follow`` the axes move to each stage's range."""
     n = len(points_path.names)
-    ranges = _stage_ranges(points_path, follow)
+    ranges = stage_ranges(points_path, follow)
 
     def traces(i):
         lines = None if lines_path is None else lines_path.values[i]

@@ -105,6 +105,8 @@ def test_session_model_renders_every_view():
     assert dict(at.query_params) == {}  # a session model has no URL settings
     assert any("Check on these" in c.value and "e-" in c.value for c in at.caption)
     assert not at.warning
+    assert [b.proto.label for b in at.get("download_button")] == ["Animation (.gif)"]
+    assert "raises the learned density q(x)" in text(at)  # red log|det| > 0 raises q (issue 17)
 
 
 def test_view_widgets_change_the_figures():
