@@ -4,6 +4,7 @@ import pytest
 
 from flowlab import benchmark as B
 from flowlab import presets
+from flowlab.budget import session_budget
 from flowlab.benchmark import config as C
 from flowlab.gradients import METHODS, REGISTRY
 from flowlab.settings import TIMING
@@ -51,10 +52,10 @@ def test_parse_methods_orders_by_cost_and_takes_aliases():
 
 
 def test_named_grids():
-    assert B.GRIDS["quick: 32 – 512"] == presets.TIMING_QUICK_DIMS == presets.TIMING["dims"]
-    assert B.GRIDS["CPU default: 64 – 4096"] == B.default_dims()
+    assert B.GRIDS["live: 512 – 2896"] == presets.TIMING_LIVE_DIMS == presets.TIMING["dims"]
+    assert B.GRIDS["recorded CPU: 64 – 4096"] == B.default_dims()
     assert B.GRIDS["large: 128 – 16384 (GPU)"] == B.default_dims(16384, 128, 1)
-    assert B.grid_name((32, 64, 128, 256, 512)) == "quick: 32 – 512"
+    assert B.grid_name((512, 728, 1024, 1448, 2048, 2896)) == "live: 512 – 2896"
     assert B.grid_name((64, 128, 256, 512)) == B.CUSTOM
     assert B.dims_text((64, 128)) == "64, 128" and B.parse_dims(B.dims_text(B.default_dims())) == B.default_dims()
     assert B.default_max_dim("cpu") == 4096 and B.default_max_dim("gpu") == 16384
@@ -81,3 +82,21 @@ def test_config_defaults_and_settings():
                             "repeats": presets.TIMING["repeats"], "cap": 2.5, "seed": 0}
     assert TIMING.check(c.settings()) == c.settings()  # the page's URL round trip holds every run
     assert B.BenchConfig(**c.settings()) == c
+
+
+def test_the_live_default_grid():
+    """The recorded CPU grid's D from the slope window's start, enough of them for the stability rule, and the last
+    one the largest of that grid at which the default methods still fit the default session budget (512 MB, 300 s),
+    estimated from the shapes alone."""
+    live = presets.TIMING_LIVE_DIMS
+    assert set(live) <= set(B.default_dims()) and live[0] == presets.TIMING_FIT_RANGE[0]
+    assert len(live) >= presets.TIMING_STABLE["dims"]
+    budget = session_budget({}, available=None, platform="cpu")
+    assert (budget.memory, budget.seconds) == (512 * 2 ** 20, 300.0)
+    config = B.BenchConfig(dims=live, methods=presets.TIMING["methods"])
+    est = B.grid_estimate(config, budget.memory)
+    assert B.grid_refusal(config, budget) is None
+    assert (est.runs, est.too_big, est.too_slow) == (len(live) * len(config.methods), 0, 0)
+    assert est.seconds < budget.seconds and est.peak_bytes <= budget.memory
+    bigger = [d for d in B.default_dims() if d > live[-1]][0]
+    assert B.grid_estimate(B.BenchConfig(dims=(bigger,), methods=config.methods), budget.memory).too_big == 1

@@ -111,22 +111,24 @@ def test_newest_per_platform():
 def test_headline_in_the_slope_window():
     speed, rel, ex = B.headline(_synthetic(), "recorded")
     r = (2e-11 * 4096 ** 3 + 1e-3) / (1e-9 * 4096 ** 2)
-    assert speed == B.Metric("relative vs exact at D = 4096 (recorded)", f"{r:.1f}× faster",
-                             "t(exact) / t(relative) at the largest D where both were measured")
-    assert rel.label == "slope of relative, D∈[512, 4096]" and rel.value == "2.00"
-    assert ex.label == "slope of exact, D∈[512, 4096]" and 2.7 < float(ex.value) < 3.0
+    assert speed == B.Metric("relative vs exact, D = 4096", f"{r:.1f}× faster",
+                             "t(exact) / t(relative) at the largest D where both were measured (recorded run)")
+    assert rel == B.Metric("slope of relative", "2.00",
+                           "least-squares slope of log t against log D over D∈[512, 4096] (recorded run)")
+    assert ex.label == "slope of exact" and 2.7 < float(ex.value) < 3.0 and "D∈[512, 4096]" in ex.help
 
 
 def test_headline_below_the_window_and_without_points():
     speed, rel, ex = B.headline(_small(), "live")
-    assert speed.label == "relative vs exact at D = 8 (live)" and speed.value == "2.0× faster"
-    assert rel == B.Metric("slope of relative (larger half of D)", "1.00")
+    assert speed.label == "relative vs exact, D = 8" and speed.value == "2.0× faster" and "(live run)" in speed.help
+    assert rel.value == "1.00" and rel.help.startswith("least-squares slope of log t against log D over the larger "
+                                                       "half of the measured D: fewer than two in [512, 4096]")
     one = B.headline(_small(dims=(8,)), "live")
-    assert one[1] == B.Metric("slope of relative (larger half of D)", "—")
+    assert one[1].value == "—"
     only_rel = B.BenchResult({"methods": ["relative"]}, [B.Point("relative", 8, "ok", time_s=1.0)])
     speed, rel, ex = B.headline(only_rel, "live")
-    assert speed == B.Metric("relative vs exact (live)", "—", "needs both methods measured at the same D")
-    assert ex == B.Metric("slope of exact", "—")
+    assert speed == B.Metric("relative vs exact", "—", "needs both methods measured at the same D (live run)")
+    assert ex == B.Metric("slope of exact", "—", "exact was not measured (live run)")
 
 
 def test_run_caption():

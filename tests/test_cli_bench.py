@@ -23,6 +23,22 @@ def test_cli_smoke(tmp_path, capsys):
     assert res.meta["repeats"] == 2 and res.meta["batch"] == 10
 
 
+def _steady(load):
+    """A synthetic run on the live grid: relative ∝ D², exact ∝ D³, five repeats within ±3 %."""
+    pts = [B.Point(m, d, "ok", time_s=t, times_s=[t * f for f in (0.97, 0.99, 1.0, 1.01, 1.03)])
+           for d in presets.TIMING_LIVE_DIMS for m, t in (("relative", 1e-9 * d ** 2), ("exact", 2e-11 * d ** 3))]
+    return B.BenchResult({"methods": ["relative", "exact"], "fit_range": list(presets.TIMING_FIT_RANGE),
+                          "load_average_start": [load, 0, 0], "threads": {"affinity_cpus": 2}}, pts)
+
+
+def test_summary_gives_the_spread_and_the_pages_verdict():
+    quiet, busy = bench.format_summary(_steady(0.5)), bench.format_summary(_steady(9.0))
+    spread = B.stability(_steady(0.5)).spread_text()
+    assert f"median (middle half of the repeats): {spread}" in quiet and spread.startswith("57.9× (")
+    assert quiet.endswith("stable by the Timing page's rule (it may replace the recorded headline): yes")
+    assert busy.endswith("no: the machine was busy, load average 9.0 at the start on 2 cores")
+
+
 def test_quiet_prints_nothing(capsys):
     assert bench.main(["--dims", "4", "--methods", "relative", "--repeats", "1", "--batch", "4", "--quiet"]) == 0
     assert capsys.readouterr().out == ""

@@ -243,29 +243,33 @@ class Metric(NamedTuple):
 
 
 def headline(run: BenchResult, where: str) -> tuple[Metric, Metric, Metric]:
-    """The run's headline (``where``: "live" or "recorded"): how many times faster the relative gradient is than the
-    exact one at the largest D where both were measured, and the fitted log-log slope of each (in the run's D window,
-    else over the larger half of the measured D; "—" when there are too few points)."""
+    """The run's headline (``where``: "live" or "recorded", said in each explanation): how many times faster the
+    relative gradient is than the exact one at the largest D where both were measured, and the fitted log-log slope
+    of each (in the run's D window, else over the larger half of the measured D; "—" when there are too few points).
+    Labels stay short (they share a row of three on a 1024-pixel screen); the window is in the explanation."""
     fast, ref = HEADLINE
     d, r = run.speedups(ref).get(fast, ([], []))
     if len(d):
-        first = Metric(f"{fast} vs {ref} at D = {int(d[-1])} ({where})", f"{r[-1]:.1f}× faster",
-                       f"t({ref}) / t({fast}) at the largest D where both were measured")
+        first = Metric(f"{fast} vs {ref}, D = {int(d[-1])}", f"{r[-1]:.1f}× faster",
+                       f"t({ref}) / t({fast}) at the largest D where both were measured ({where} run)")
     else:
-        first = Metric(f"{fast} vs {ref} ({where})", "—", "needs both methods measured at the same D")
+        first = Metric(f"{fast} vs {ref}", "—", f"needs both methods measured at the same D ({where} run)")
     slopes = run.slopes()
     out = [first]
     for meth in HEADLINE:
         s = slopes.get(meth)
         if s is None:
-            out.append(Metric(f"slope of {meth}", "—"))
+            out.append(Metric(f"slope of {meth}", "—", f"{meth} was not measured ({where} run)"))
             continue
         lo, hi = s["window_range"]
+        fit = "least-squares slope of log t against log D"
         if np.isfinite(s["window"]):
-            out.append(Metric(f"slope of {meth}, D∈[{lo:g}, {hi:g}]", f"{s['window']:.2f}"))
+            out.append(Metric(f"slope of {meth}", f"{s['window']:.2f}", f"{fit} over D∈[{lo:g}, {hi:g}] ({where} "
+                                                                        "run)"))
         else:
-            out.append(Metric(f"slope of {meth} (larger half of D)",
-                              f"{s['upper']:.2f}" if np.isfinite(s["upper"]) else "—"))
+            out.append(Metric(f"slope of {meth}", f"{s['upper']:.2f}" if np.isfinite(s["upper"]) else "—",
+                              f"{fit} over the larger half of the measured D: fewer than two in [{lo:g}, {hi:g}] "
+                              f"({where} run)"))
     return tuple(out)
 
 

@@ -194,5 +194,5 @@ def progress(snapshot: dict) -> tuple[float, str]:
                           f"{snapshot['result'].meta.get('duration_s', 0):.0f} s")
     cur = snapshot["current"]
     what = ("waiting for another session's benchmark" if snapshot["waiting"] else
-            f"measuring {method_label(cur[1])} at D = {cur[0]}" if cur else "finishing")
+            f"measuring {method_label(cur[1])} at D = {cur[0]}" if cur else "starting" if done == 0 else "finishing")
     return fraction, f"point {min(done + 1, total)} of {total}: {what}…"

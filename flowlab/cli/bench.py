@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from flowlab.benchmark import (ALL_METHODS, FIT_RANGE, BenchConfig, BenchmarkRun, BenchResult, Point, default_dims,
-                               default_max_dim, grid_refusal, parse_dims, parse_methods, run_benchmark)
+                               default_max_dim, grid_refusal, parse_dims, parse_methods, run_benchmark, stability)
 from flowlab.benchmark.config import CHECKED
 from flowlab.budget import GiB, Budget, local_budget, size_text
 from flowlab.settings import TIMING
@@ -78,8 +78,9 @@ def budget_from_args(config: BenchConfig) -> Budget:
 
 
 def format_summary(res: BenchResult) -> str:
-    """Per method: fitted slopes, the time at the largest measured D and the speed-up over exact there; then where
-    and why each stopped method stopped."""
+    """Per method: fitted slopes, the time at the largest measured D and the speed-up over exact there; where and why
+    each stopped method stopped; the repeats' spread and whether the Timing page would let the run head it
+    (flowlab.benchmark.stability)."""
     lines = []
     slopes = res.slopes()
     lo, hi = res.meta.get("fit_range", FIT_RANGE)
@@ -95,6 +96,11 @@ def format_summary(res: BenchResult) -> str:
                      f"{last}{extra}")
     for m, s in res.stopped().items():
         lines.append(f"  {m} stopped{' at D=' + str(s['dim']) if s.get('dim') else ''}: {s['note']}")
+    check = stability(res)
+    if check.spread_text():
+        lines.append(f"  median (middle half of the repeats): {check.spread_text()}")
+    lines.append("  stable by the Timing page's rule (it may replace the recorded headline): "
+                 + ("yes" if check.stable else "no: " + "; ".join(check.reasons)))
     return "\n".join(lines)
 
 

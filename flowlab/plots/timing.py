@@ -9,6 +9,9 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
+from ..benchmark.config import FIT_RANGE
+from ..benchmark.result import HEADLINE
+from ..benchmark.stability import quartiles
 from ..gradients import REGISTRY, by_cost
 from .style import AMBER, DARK_GREY, FONT, GREY, GRID, RULE
 
@@ -101,7 +104,7 @@ def _slope_text(run, method: str, fit_range) -> str:
     return "one point"
 
 
-def time_figure(runs, fit_range=None, height: int = 460, reference_lines: bool = True) -> go.Figure:
+def time_figure(runs, fit_range=None, height: int = 560, reference_lines: bool = True) -> go.Figure:
     """Milliseconds per gradient evaluation against D on log-log axes, fitted slope in each legend entry, a cross
     where a method was stopped, and grey reference lines ∝ D² and ∝ D³ through the focus run's data."""
     runs = [r for r in runs if r is not None]
@@ -137,7 +140,9 @@ def time_figure(runs, fit_range=None, height: int = 460, reference_lines: bool =
     _dim_ticks(fig, all_d)
     fig.update_yaxes(type="log", title_text="milliseconds per evaluation (median)",
                      range=_log_range(np.asarray(all_t) * 1e3))
-    return _style(fig, height, title)
+    _style(fig, height, title)
+    _bottom_legend(fig)  # up to a dozen entries: beside the plot they would squeeze it on a narrow screen
+    return fig
 
 
 def _reference_lines(fig: go.Figure, run, all_d) -> None:
@@ -162,6 +167,70 @@ def _reference_lines(fig: go.Figure, run, all_d) -> None:
                                  line=dict(color=GREY if power == 2 else DARK_GREY, width=1.2,
                                            dash="dash" if power == 2 else "dot"),
                                  hoverinfo="skip", legendgroup="ref", opacity=0.8))
+
+
+def guide_anchor(run, methods=HEADLINE, fit_range=None) -> int | None:
+    """The D through which the guides of ``pair_figure`` pass: the smallest D inside the fit window where every one of
+    ``methods`` was measured, else the smallest such D anywhere; None when they share none."""
+    common = sorted(set.intersection(*(set(run.series(m)[0].tolist()) for m in methods)))
+    if not common:
+        return None
+    lo, hi = fit_range or run.meta.get("fit_range") or FIT_RANGE
+    inside = [d for d in common if lo <= d <= hi]
+    return int((inside or common)[0])
+
+
+def pair_figure(runs, methods=HEADLINE, fit_range=None, height: int = 440) -> go.Figure:
+    """The lesson in two lines: milliseconds per gradient evaluation of the relative and the exact gradient against D
+    (log-log), each point the median with the middle half of its repeats (25th–75th percentile) as an error bar, and
+    dashed guides ∝ D² and ∝ D³ through the first run's relative and exact points at ``guide_anchor``'s D, so the
+    measured lines can be read against the cost orders O(B·D²) and O(D³).  Further runs are drawn dotted and
+    lighter, without guides."""
+    runs = [r for r in runs if r is not None]
+    fig = go.Figure()
+    title = f"{' vs '.join(_short(m) for m in methods)}: time of one gradient evaluation"
+    drawn = [(i, r) for i, r in enumerate(runs) if any(len(r.series(m)[0]) for m in methods)]
+    if not drawn:
+        return _style(_empty(fig, f"no {' or '.join(_short(m) for m in methods)} points yet"), height, title)
+    all_d, all_t = [], []
+    for i, run in drawn:
+        for m in methods:
+            pts = run.ok(m)
+            if not pts:
+                continue
+            d = np.array([p.dim for p in pts], dtype=float)
+            t = np.array([p.time_s for p in pts]) * 1e3
+            q = np.array([quartiles(p.times_s or [p.time_s]) for p in pts]) * 1e3
+            all_d += d.tolist()
+            all_t += q.ravel().tolist()
+            tr = _method_trace(i, run, m, d, t, _short(m), "%{y:.3g} ms (median)", _first(fig, m))
+            tr.update(error_y=dict(type="data", symmetric=False, array=q[:, 1] - t, arrayminus=t - q[:, 0],
+                                   color=_color(m), thickness=1.2, width=4))
+            fig.add_trace(tr)
+    _run_legend(fig, [r for _, r in drawn])
+    focus = drawn[0][1]
+    anchor = guide_anchor(focus, methods, fit_range)
+    y_range = _log_range(all_t)
+    if anchor is not None:
+        x = np.array([min(all_d), max(all_d)], dtype=float)
+        for m, power, color in ((methods[0], 2, GREY), (methods[-1], 3, DARK_GREY)):
+            d, t = focus.series(m)
+            t0 = float(t[d.tolist().index(anchor)]) * 1e3
+            sup = "²" if power == 2 else "³"
+            fig.add_trace(go.Scatter(x=x, y=t0 * (x / anchor) ** power, mode="lines", legendgroup="guides",
+                                     name=f"∝ D{sup} through {_short(m)} at D = {anchor}",
+                                     line=dict(color=color, width=1.3, dash="dash"), hoverinfo="skip"))
+            # the guide's name on the line itself, at its right end or where it leaves the top of the axis
+            x_end = min(x[1], anchor * 10 ** ((y_range[1] - math.log10(t0)) / power) / 1.15)
+            fig.add_annotation(x=math.log10(x_end), y=math.log10(t0 * (x_end / anchor) ** power), text=f"∝ D{sup}",
+                               showarrow=False, xanchor="right", yanchor="bottom", font=dict(size=13, color=color))
+    _dim_ticks(fig, all_d)
+    fig.update_yaxes(type="log", title_text="milliseconds per evaluation", range=y_range)
+    _style(fig, height, f"{title}<br><span style='font-size:12px;color:{DARK_GREY}'>{_run_name(focus)}</span>")
+    # the legend in the empty upper left (both lines rise to the right), so the plot keeps the full width
+    fig.update_layout(margin=dict(t=60), legend=dict(x=0.01, y=0.99, xanchor="left", yanchor="top",
+                                                     bordercolor=RULE, borderwidth=1))
+    return fig
 
 
 def _log_range(values, pad: float = 0.15):
