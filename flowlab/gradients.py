@@ -285,13 +285,13 @@ def by_cost(methods) -> tuple:
     return tuple(sorted((check_method(m) for m in methods), key=lambda m: (REGISTRY[m].order, METHODS.index(m))))
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=64)  # keyed by FlowSpec, which links and files vary: bounded
 def make_grad_fn(method: str, spec: FlowSpec):
     """Un-jitted gradient function ``(params, batch, hyper) -> (grads, metrics)`` for ``method``."""
     return REGISTRY[check_method(method)].builder(spec)
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=64)
 def jitted_grad_fn(method: str, spec: FlowSpec):
     return jax.jit(make_grad_fn(method, spec))
 

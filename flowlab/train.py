@@ -22,6 +22,7 @@ from .history import Series
 _clock = time.perf_counter  # training time is measured with this (a test can substitute a fake clock)
 HISTORY_CAP = 8192  # per-step rows kept (evenly thinned beyond): memory stays flat over hours of training
 EVALS_CAP = 2048  # chunk-end evaluations kept
+MAX_LR_HALVINGS = 6  # divergences answered by halving the learning rate (1/64 of it) before a run stops
 
 
 class Checkpoint(NamedTuple):
@@ -62,7 +63,7 @@ class Trainer:
     hyper_kw: dict = field(default_factory=dict)
     standardize: bool = True
     init: str | None = None  # see init_state: None / "orthogonal", "identity_noise", "data"
-    on_divergence: str = "stop"  # "stop" | "halve_lr"
+    on_divergence: str = "stop"  # "stop" | "halve_lr" (at most MAX_LR_HALVINGS times, then stop)
 
     def __post_init__(self):
         for name, arr in (("training data", self.x_train), ("test data", self.x_test)):
@@ -89,6 +90,7 @@ class Trainer:
         self._prev = self.state
         self.initial_params = self.state.params
         self.history = Series(HISTORY_CAP)  # per optimiser step: step, loss, grad_norm, lr (recon, angle)
+        self.lr_halvings = 0
         self.evals = Series(EVALS_CAP, ("step", "time", "test_nll", "kl"))  # per chunk end (and inv_err for SNF)
         self._last_chunk_nll = float("nan")
         self.elapsed = 0.0
@@ -161,9 +163,14 @@ class Trainer:
                 else "the gradient or the updated weights became NaN/Inf")
         msg = (f"Training diverged at step {bad + 1} ({what}) with learning rate {lr:.2g}. "
                f"The parameters were rolled back to step {self.step}, the last with a finite loss.")
-        if self.on_divergence == "halve_lr":
+        if self.on_divergence == "halve_lr" and self.lr_halvings < MAX_LR_HALVINGS:
+            self.lr_halvings += 1
             self.set_hyper(lr=lr / 2)
             msg += f" Continuing with the learning rate halved to {lr / 2:.2g}."
+        elif self.on_divergence == "halve_lr":
+            self.stopped = True
+            msg += (f" It diverged again after {MAX_LR_HALVINGS} halvings of the learning rate, so training stopped: "
+                    "check the data, the depth or the clipping threshold.")
         else:
             self.stopped = True
             msg += " Lower the learning rate or the clipping threshold, then continue."

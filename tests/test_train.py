@@ -194,6 +194,12 @@ def test_divergence_can_halve_lr():
     div = t.run_chunk()
     assert div is not None and not t.stopped and "halved" in div.message
     assert abs(float(t.hyper["lr"]) - 5e3) < 1e-3
+    # bounded: after MAX_LR_HALVINGS halvings the next divergence stops the run instead of looping forever
+    import flowlab.train as T
+    t.lr_halvings = T.MAX_LR_HALVINGS
+    t.set_hyper(lr=1e4)
+    div = t.run_chunk()
+    assert div is not None and t.stopped and "training stopped" in div.message
 
 
 def test_schedule_warmup_and_cosine_decay():
