@@ -1,5 +1,52 @@
 """Helpers shared by the end-to-end tests (Streamlit pages driven through Playwright)."""
+import contextlib
+import os
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ARTIFACTS = os.path.join(ROOT, "test-artifacts")
+
+
+@contextlib.contextmanager
+def streamlit_server(log_name: str, env: dict | None = None, timeout: float = 90):
+    """``streamlit run app.py`` headless on a free local port until the block ends: yields (url, pid); its output
+    goes to test-artifacts/``log_name``."""
+    import pytest
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    log = open(os.path.join(ARTIFACTS, log_name), "w")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.port", str(port), "--server.address", "127.0.0.1",
+                             "--browser.gatherUsageStats", "false"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, **(env or {})})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                pytest.fail(f"streamlit did not start (exit code {proc.poll()}); see test-artifacts/{log_name}")
+            time.sleep(0.5)
+        yield url, proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
 
 
 def _until_no_run(page, timeout):

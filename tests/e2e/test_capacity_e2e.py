@@ -7,16 +7,10 @@ assertions."""
 import asyncio
 import importlib.util
 import os
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ARTIFACTS = os.path.join(ROOT, "test-artifacts")
+from pageutil import ROOT, streamlit_server
 QUERY = "density=moons&layers=4&method=relative&seed=3&batch=128"  # small: compiles fast on a loaded machine
 
 pytest.importorskip("websockets", reason="the capacity client needs the 'websockets' package")
@@ -31,37 +25,9 @@ _spec.loader.exec_module(capacity)
 
 @pytest.fixture(scope="module")
 def server():
-    """A server of our own (the shared e2e fixture needs Chromium; this client does not)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    os.makedirs(ARTIFACTS, exist_ok=True)
-    log = open(os.path.join(ARTIFACTS, "capacity_e2e_server.log"), "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--browser.gatherUsageStats", "false"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "FLOWLAB_MAX_TRAINERS": "1"})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                pytest.fail(f"streamlit did not start (exit code {proc.poll()}); see {log.name}")
-            time.sleep(0.5)
-        yield url, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    """A server of our own (the shared e2e fixture needs Chromium; this client does not), one trainer at a time."""
+    with streamlit_server("capacity_e2e_server.log", env={"FLOWLAB_MAX_TRAINERS": "1"}) as started:
+        yield started
 
 
 def _label(s):
