@@ -127,6 +127,7 @@ TRAIN = Schema("train", tuple(TRAIN_METHOD if f.key == "method" else f for f in 
 # ---- Compare -------------------------------------------------------------------------------------------------------------
 COMPARE_ND = "gaussian_mixture_nd"
 COMPARE_ND_LABEL = "Gaussian mixture with random rotations (any D)"
+CURVES_LABELS = {"best": "each method's best rate", "shared": "the shared learning rate"}
 
 
 def _dim_rule(s: dict):
@@ -153,7 +154,12 @@ COMPARE = Schema("compare", (
     _f("layers", "int", "Layers", "The number of layers", lo=1, hi=50, help="The paper's Fig. 1 uses two layers."),
     _f("optimizer", "choice", "Optimiser", "The optimiser", choices=("sgd", "adam"),
        labels=lambda o: f"{OPTIMIZER_LABELS[o]} (full batch)", alias=_optimizer_alias, url="opt"),
-    _f("lr", "float", "Learning rate", "The learning rate", lo=1e-6, hi=10.0, step=0.005),
+    _f("lr", "float", "Shared learning rate", "The learning rate", lo=1e-6, hi=10.0, step=0.005,
+       help="The one rate every method gets in the shared-rate view (and in the λ sweep); it is always part of the "
+            "learning-rate sweep."),
+    _f("rates", "floats", "Learning rates tried (each method)", "Each learning rate", lo=1e-6, hi=10.0, max_items=8,
+       help="Every method trains from the same inits at each of these rates (comma-separated) and at the shared "
+            "rate; the figure of final loss against the rate marks each method's best one."),
     _f("inits", "int", "Initialisations", "The number of initialisations", lo=1, hi=20,
        help="Random initial weights; every method starts from each of them."),
     _f("iters", "int", "Iterations", "The number of iterations", lo=1, hi=20_000, step=100),
@@ -161,7 +167,8 @@ COMPARE = Schema("compare", (
     _f("methods", "multi", "Methods", "The gradient methods", choices=TRAIN_METHODS, labels=_method_label,
        alias=method_name),
     _f("lam", "float", "λ (self-normalizing reconstruction weight)", "The reconstruction weight λ", lo=0.0,
-       hi=1e6),
+       hi=1e6, help="Keller et al.'s λ (eq. 3: ½(log p_f + log p_g) − λ·reconstruction error), the scale of their "
+                    "Table 4."),
     _f("seed", "int", "Seed", "The seed", lo=0, hi=2**31 - 1, help="Same seed → same data and initial weights."),
     _f("activation", "choice", "Activation", "The activation", choices=ACTIVATION_NAMES,
        labels=lambda a: make_activation(a).label),
@@ -169,12 +176,15 @@ COMPARE = Schema("compare", (
        labels=INIT_LABELS),
     _f("eval_every", "int", "Evaluate every (steps, 0 = automatic)", "The evaluation interval", lo=0, hi=1000,
        url=None),
-), lambda optimizer=None: {**presets.COMPARE, **({"optimizer": optimizer, "lr": presets.COMPARE_LR[optimizer]}
-                                                   if optimizer else {})},
+    _f("curves", "choice", "Curves at", "The rate of the curves", choices=tuple(CURVES_LABELS), labels=CURVES_LABELS,
+       help="Each method at its own best rate from the sweep (a fair race: equal learning rates are not equal "
+            "steps), or every method at the shared learning rate."),
+), lambda optimizer=None: {**presets.COMPARE, **({"optimizer": optimizer, "lr": presets.COMPARE_LR[optimizer],
+                                                    "rates": presets.COMPARE_RATES[optimizer]} if optimizer else {})},
    context=("optimizer",), rules=(_dim_rule, _eval_rule))
 
 LAMBDAS = _f("lams", "floats", "λ values", "Each λ value", lo=0.0, hi=1e6, max_items=8, url=None,
-             help="Reconstruction weights of the sweep, comma-separated.")
+             help="Reconstruction weights of the sweep, comma-separated: Keller et al.'s λ (eq. 3).")
 
 # ---- Layers ----------------------------------------------------------------------------------------------------------
 LAYERS_PAGE = Schema("layers", (

@@ -153,8 +153,8 @@ def test_compare_step_and_evaluation_estimates_bound_the_compiled_plans(method, 
     if REGISTRY[method].learned_inverse:
         p["R"] = sds((n, L, D, D))
     opt = jax.eval_shape(jax.vmap(J._optimizer(optimizer).init), p)
-    step = plan(J._advance_fn(method, spec, optimizer, 2), p, opt, sds((n,), jnp.bool_), sds((N, D)), sds(()),
-                sds((n,)))
+    step = plan(J._advance_fn(method, spec, optimizer, 2), p, opt, sds((n,), jnp.bool_), sds((N, D)), sds((n,)),
+                sds((n,)))  # each member its own learning rate and λ
     words = Bu.STEP[method].words(L, N, D, n)
     if optimizer == "adam":
         words += Bu.ADAM_MATRICES * Bu.learned_matrices(method) * n * L * D * D
@@ -165,18 +165,29 @@ def test_compare_step_and_evaluation_estimates_bound_the_compiled_plans(method, 
 
 
 # ---- refusals --------------------------------------------------------------------------------------------------------
+NOUN_KEYS = {"point": "points", "init": "inits", "layer": "layers", "iteration": "iters", "learning rate": "rates"}
+
+
+def change(part: str) -> tuple[str, int]:
+    """One suggested change: "1,200 points" -> ("points", 1200); "3 learning rates (0.01 to 0.04)" -> ("rates", 3)."""
+    if part.startswith("D = "):
+        return "dim", int(part[4:].replace(",", ""))
+    number, noun = part.split(" (")[0].split(" ", 1)
+    return NOUN_KEYS[noun.rstrip("s")], int(number.replace(",", ""))
+
+
 def suggested(text: str) -> dict:
-    """The single changes a refusal suggests: {'points': 230, 'inits': 2, ...}."""
+    """The single changes a refusal suggests: {'points': 230, 'inits': 2, 'rates': 3, ...}."""
     tail = text.split("use at most ", 1)[1].rstrip(".")
-    out = {}
-    for part in tail.split(", or "):
-        if part.startswith("D = "):
-            out["dim"] = int(part[4:].replace(",", ""))
-            continue
-        number, noun = part.split(" ", 1)
-        key = {"point": "points", "init": "inits", "layer": "layers", "iteration": "iters"}[noun.rstrip("s")]
-        out[key] = int(number.replace(",", ""))
-    return out
+    return dict(change(part) for part in tail.split(", or "))
+
+
+def applied(s, changes: dict):
+    """The settings with the suggested changes; k learning rates are the k of the grid nearest the shared rate."""
+    v = {**s.as_dict(), **changes}
+    if "rates" in changes:
+        v["rates"] = C.fewer_rates(s, changes["rates"])
+    return C.CompareSettings(**v)
 
 
 @pytest.mark.parametrize("link", [ISSUE_19, ISSUE_192, dict(ISSUE_19, optimizer="adam", lr=1e-3)])
@@ -198,8 +209,8 @@ def test_the_suggestions_fit():
     tips = suggested(text)
     assert tips and text.startswith("This run needs about"), text
     for key, value in tips.items():
-        assert value < getattr(s, key)
-        assert C.refusal_text(C.CompareSettings(**{**s.as_dict(), key: value}), SERVER) is None, (key, value)
+        assert value < (len(s.grid) if key == "rates" else getattr(s, key))
+        assert C.refusal_text(applied(s, {key: value}), SERVER) is None, (key, value)
 
 
 def test_when_no_single_change_fits_the_sentence_names_a_combination_that_does():
@@ -207,10 +218,9 @@ def test_when_no_single_change_fits_the_sentence_names_a_combination_that_does()
     text = C.refusal_text(s, SERVER)
     assert one_sentence(text) and text.endswith(" together.") and "use at most " in text, text
     parts = text.rsplit("use at most ", 1)[1][:-len(" together.")].replace(" and ", ", ").split(", ")
-    keys = {"layer": "layers", "init": "inits", "point": "points", "iteration": "iters"}
-    changes = {keys[p.split(" ", 1)[1].rstrip("s")]: int(p.split(" ", 1)[0].replace(",", "")) for p in parts}
+    changes = dict(change(p) for p in parts)
     assert set(changes) >= {"layers", "inits", "points"}, changes
-    assert C.refusal_text(C.CompareSettings(**{**s.as_dict(), **changes}), SERVER) is None
+    assert C.refusal_text(applied(s, changes), SERVER) is None
 
 
 def test_time_over_budget_names_the_time_and_the_iterations():
@@ -221,16 +231,42 @@ def test_time_over_budget_names_the_time_and_the_iterations():
 
 
 def test_the_lambda_sweep_multiplies_the_members():
-    s = C.CompareSettings(density=COMPARE_ND, dim=96, inits=10, points=1000)
+    s = C.CompareSettings(density=COMPARE_ND, dim=96, inits=10, points=1000, rates=(0.02,))  # one rate: it fits
     assert C.refusal_text(s, SERVER) is None
-    text = C.refusal_text(s, SERVER, lams=(0.0, 0.01, 0.1, 1.0, 10.0, 100.0))
+    text = C.refusal_text(s, SERVER, lams=(0.0, 0.005, 0.05, 0.5, 5.0, 50.0))
     assert text and "6 λ values" in text and one_sentence(text)
 
 
+def test_the_learning_rate_sweep_multiplies_the_members():
+    """Every method trains at every rate of the grid (rates ∪ the shared rate) from every init: seven rates cost
+    about seven times one; the refusal names the rates and offers fewer, around the shared rate, that fit."""
+    one = C.CompareSettings(density=COMPARE_ND, dim=96, inits=10, points=1000, rates=(0.02,))
+    seven = C.CompareSettings(**{**one.as_dict(), "rates": (0.01, 0.04, 0.08, 0.16, 0.32, 0.64)})
+    assert len(seven.grid) == 7 and C.job_cost(one).seconds * 5 < C.job_cost(seven).seconds
+    assert C.job_cost(one).bytes * 3 < C.job_cost(seven).bytes
+    text = C.refusal_text(seven, SERVER)
+    assert text and one_sentence(text) and "7 learning rates" in text, text
+    tips = suggested(text)
+    assert "rates" in tips and C.refusal_text(applied(seven, {"rates": tips["rates"]}), SERVER) is None, text
+    k = tips["rates"]
+    near = C.fewer_rates(seven, k)
+    assert 0.02 in near and len(near) == k
+    assert f"{k} learning rate{'s' if k > 1 else ''} ({near[0]:g}" in text
+    # the λ sweep trains at the shared rate alone: the rates do not multiply it
+    lams = (0.5, 5.0)
+    assert C.job_cost(seven, lams).bytes == C.job_cost(one, lams).bytes
+
+
+ONE = dict(rates=(0.02,))  # the shared rate alone (the page's sweep multiplies the members by its rates)
+
+
 @pytest.mark.parametrize("settings", [dict(), dict(density="moons", lr=0.1, iters=300, optimizer="sgd"),
-                                      dict(density=COMPARE_ND, dim=128), dict(density=COMPARE_ND, dim=64, iters=1000),
-                                      dict(density=COMPARE_ND, dim=2, points=20000, iters=1000),
-                                      dict(inits=20, points=20000, iters=500, layers=2)])
+                                      dict(optimizer="adam", lr=0.005, rates=(0.0025, 0.01, 0.02, 0.04, 0.08, 0.16)),
+                                      dict(iters=2000), dict(inits=20),
+                                      dict(density=COMPARE_ND, dim=8), dict(density=COMPARE_ND, dim=128, **ONE),
+                                      dict(density=COMPARE_ND, dim=64, iters=1000, **ONE),
+                                      dict(density=COMPARE_ND, dim=2, points=20000, iters=1000, **ONE),
+                                      dict(inits=20, points=20000, iters=500, layers=2, **ONE)])
 def test_values_that_fit_pass(settings):
     s = C.CompareSettings(**settings)
     assert C.refusal_text(s, SERVER) is None
@@ -266,3 +302,33 @@ def test_out_of_memory_errors():
     assert Bu.out_of_memory_text(xla) == "could not allocate 19 GiB"
     assert Bu.out_of_memory_text(MemoryError()) == "ran out of memory"
     assert Bu.error_line(RuntimeError("a\nb")) == "RuntimeError: a"
+
+
+# ---- live and command-line training -------------------------------------------------------------------------------
+def test_the_playgrounds_largest_settings_fit_the_default_session_budget():
+    """The widgets and links cannot ask for more than the default budget: the schema's maxima fit 512 MB."""
+    from flowlab.gradients import PLAYGROUND_METHODS
+    from flowlab.session import GRID_N, LIVE_TEST_POINTS
+    from flowlab.settings import PLAYGROUND
+
+    b = Bu.session_budget(environ={}, available=None)
+    for m in PLAYGROUND_METHODS:
+        kw = dict(method=m, layers=int(PLAYGROUND["layers"].hi), batch=int(PLAYGROUND["batch"].hi),
+                  ntrain=int(PLAYGROUND["ntrain"].hi), ntest=LIVE_TEST_POINTS, views=GRID_N ** 2)
+        assert Bu.training_refusal(b, **kw) is None, m
+        assert Bu.training_cost(**kw).bytes > Bu.training_cost(**{**kw, "layers": 10}).bytes
+
+
+def test_training_refusal_names_what_fits_and_the_suggestion_fits():
+    b = Bu.Budget(20 * Bu.MB, None, ("this server allows", "20 MB per session"))
+    kw = dict(method="self_normalizing", layers=200, batch=4096, ntrain=200_000, ntest=5000)
+    msg = Bu.training_refusal(b, **kw)
+    assert msg.startswith("This run needs about") and "20 MB per session" in msg and msg.count(".") <= 2
+    batch = int(msg.split("batch ")[-1].split(",")[0].replace(" ", "")) if "batch 1" in msg else None
+    layers = int(msg.split(", or ")[-1].split(" layer")[0])
+    assert Bu.training_refusal(b, **{**kw, "layers": layers}) is None
+    assert Bu.training_refusal(b, **{**kw, "layers": layers + 1}) is not None
+    if batch:
+        assert Bu.training_refusal(b, **{**kw, "batch": batch}) is None
+    two = Bu.training_cost(**{**kw, "candidates": 2}).bytes
+    assert two > Bu.training_cost(**kw).bytes

@@ -1,5 +1,6 @@
 """flowlab.cli.figure (``python -m flowlab figure``) on tiny sizes: both figures, the schema's option names, and
 every bad argument as one line on stderr with exit status 2 and nothing created."""
+import json
 import os
 
 import pytest
@@ -13,13 +14,28 @@ TINY = ["--inits", "3", "--points", "40", "--iters", "3", "--quiet"]
 
 def test_cli_convergence_tiny(tmp_path, capsys):
     out = os.path.join(tmp_path, "fig")
-    rc = F.main(["convergence", *TINY, "--out", out])
+    rc = F.main(["convergence", *TINY, "--rates", "0.01,0.04", "--out", out])
     assert rc == 0
-    assert os.path.getsize(out + ".html") > 1000
+    assert os.path.getsize(out + ".html") > 1000 and os.path.getsize(out + "_rates.html") > 1000
     with open(out + ".csv") as f:
         assert f.readline().startswith("# FlowLab convergence")
     printed = capsys.readouterr().out
     assert '"method": "relative"' in printed and "wrote" in printed
+    rows = [json.loads(ln) for ln in printed.splitlines() if ln.startswith('{"sweep"')]
+    assert {(r["sweep"], r["lr"]) for r in rows} == {(m, lr) for m in ("inverse", "relative", "self_normalizing")
+                                                       for lr in (0.01, 0.02, 0.04)}  # rates ∪ the shared --lr
+    said = [ln for ln in printed.splitlines() if ln.startswith("conclusion: ")]
+    assert len(said) == 1 and "each method at its best learning rate of those tried" in said[0]
+    assert "Time per iteration measured here" in said[0]
+
+
+def test_cli_shared_view_draws_every_method_at_the_shared_rate(tmp_path, capsys):
+    out = os.path.join(tmp_path, "fig")
+    assert F.main(["convergence", *TINY, "--rates", "0.01", "--lr", "0.03", "--curves", "shared", "--out", out]) == 0
+    printed = capsys.readouterr().out
+    summary = [json.loads(ln) for ln in printed.splitlines() if ln.startswith('{"method"')]
+    assert [r["lr"] for r in summary] == [0.03, 0.03, 0.03]
+    assert "at the shared learning rate 0.03" in printed
 
 
 def test_cli_lambda_and_bad_input(tmp_path, capsys):
@@ -83,7 +99,8 @@ ISSUE = ["--density", "gaussian_mixture_nd", "--dim", "128", "--layers", "20", "
 
 
 @pytest.mark.parametrize("argv, words", [
-    (["convergence", *ISSUE], "This run needs about 43 GiB"),
+    (["convergence", *ISSUE, "--rates", "0.02"], "This run needs about 43 GiB"),  # the issue's link, one rate
+    (["convergence", *ISSUE], "7 learning rates, 3 methods × 500 iterations"),  # the default sweep: 7 × the members
     (["convergence", "--density", "gaussian_mixture_nd", "--dim", "512", "--layers", "50", "--inits", "20",
       "--points", "20000"], "20 inits × 50 layers × D = 512 on 20,000 points"),
     (["lambda", "--density", "gaussian_mixture_nd", "--dim", "256", "--lams", "0,0.1,1,10,100"], "5 λ values"),

@@ -1,5 +1,7 @@
-"""flowlab.compare.jobs: the same start for every method, a step equals plain gradient descent, the SNF angle ≈ 0
-when R = W⁻¹, divergence frozen and marked (never raised), progress and cancel in pieces, the λ sweep."""
+"""flowlab.compare.jobs: the same start for every method and every rate, a step equals plain gradient descent, the
+recorded angle is Keller Fig. 3's (``gradients.snf_angle``), divergence frozen and marked (never raised), progress and
+cancel in pieces, the λ sweep.  Most tests train at one rate (``rates`` = the shared ``lr``): the sweep itself is
+tests/test_compare_rates.py."""
 import math
 
 import jax
@@ -14,7 +16,7 @@ from flowlab.flow import FlowSpec, init_params
 from flowlab.plots.compare import convergence_figure, lambda_figure
 from flowlab.settings import COMPARE_ND
 
-TINY = dict(inits=3, points=40, iters=4, layers=2)
+TINY = dict(inits=3, points=40, iters=4, layers=2, rates=(0.02,))  # one rate: the grid is {0.02} = {lr}
 
 
 # ---- same start -------------------------------------------------------------------------------------------------------
@@ -36,6 +38,11 @@ def test_every_method_starts_from_identical_parameters():
     # the live groups really hold those parameters before the first step, and the first loss is the same
     for m, g in run.groups.items():
         np.testing.assert_array_equal(np.asarray(g.params["W"]), W)
+    # with a sweep of rates every rate starts from the same inits too (member i·inits + j is init j at rate i)
+    swept = C.ConvergenceRun(C.CompareSettings(**{**TINY, "rates": (0.01, 0.04)}))
+    for g in swept.groups.values():
+        np.testing.assert_array_equal(np.asarray(g.params["W"]), np.concatenate([W, W, W]))
+        np.testing.assert_allclose(np.asarray(g.lr), np.repeat([0.01, 0.02, 0.04], 3), rtol=1e-6)
     losses = [g.hist["loss"][0] for g in run.groups.values()]
     for v in losses[1:]:
         np.testing.assert_allclose(v, losses[0], rtol=1e-6)
@@ -51,7 +58,7 @@ def test_same_seed_same_inits_other_seed_other_inits():
 
 def test_first_step_of_gd_matches_plain_gradient_descent_per_init():
     """One full-batch SGD step of the vmapped/scanned group == W - lr * grad for each init separately."""
-    s = C.CompareSettings(**{**TINY, "iters": 1, "lr": 0.05})
+    s = C.CompareSettings(**{**TINY, "iters": 1, "lr": 0.05, "rates": (0.05,)})
     assert s.optimizer == "sgd"
     run = C.ConvergenceRun(s)
     run.advance()
@@ -65,22 +72,25 @@ def test_first_step_of_gd_matches_plain_gradient_descent_per_init():
 
 
 # ---- SNF angle --------------------------------------------------------------------------------------------------------
-def test_snf_angle_is_zero_when_R_is_the_inverse(x64):
-    spec = FlowSpec(3, 3)
-    p = init_params(spec, jax.random.PRNGKey(0), init="identity_noise", noise=0.5, dtype=jnp.float64)
-    p["b"] = 0.1 * jax.random.normal(jax.random.PRNGKey(1), p["b"].shape, jnp.float64)
-    p["R"] = jnp.linalg.inv(p["W"])
-    x = jax.random.normal(jax.random.PRNGKey(2), (64, 3), jnp.float64)
-    angle = jax.jit(C.snf_angle, static_argnums=0)  # one compile for every call below
-    for lam in (0.0, 1.0, 100.0):
-        a = float(angle(spec, p, x, jnp.asarray(lam, jnp.float64)))
-        assert a < 1e-5, (lam, a)
-    # a perturbed R gives a clearly non-zero angle
-    p2 = {**p, "R": p["R"] + 0.05 * jax.random.normal(jax.random.PRNGKey(3), p["R"].shape, jnp.float64)}
-    assert float(angle(spec, p2, x, jnp.asarray(1.0, jnp.float64))) > 0.01
+def test_the_recorded_angle_is_kellers_fig3_angle_of_each_member():
+    """Compare records the one angle definition (``gradients.snf_angle``: the likelihood gradient of W, λ left out),
+    so it does not change with λ; at the start R = Wᵀ = W⁻¹ (orthogonal init), so it is ≈ 0 there."""
+    s = C.CompareSettings(methods=("self_normalizing",), **{**TINY, "iters": 2, "lr": 0.05, "rates": (0.05,)})
+    runs = {lam: C.ConvergenceRun(C.CompareSettings(**{**s.as_dict(), "lam": lam})).run() for lam in (0.0, 5.0)}
+    angle = jax.jit(G.snf_angle, static_argnums=0)
+    for lam, run in runs.items():
+        g = run.groups["self_normalizing"]
+        d = run.curves()["methods"]["self_normalizing"]
+        for j in range(3):
+            want = float(angle(s.spec, {k: v[j] for k, v in g.params.items()}, run.data))
+            assert d["angle"][-1, j] == pytest.approx(want, rel=1e-4, abs=1e-4)
+        assert np.all(d["angle"][0] < 0.05)
+    # λ moves the weights (the recorded angles differ) but never enters the definition: the same weights, one angle
+    assert not np.allclose(runs[0.0].curves()["methods"]["self_normalizing"]["angle"][-1],
+                           runs[5.0].curves()["methods"]["self_normalizing"]["angle"][-1])
 
 
-def test_snf_angle_matches_arccos_away_from_zero(x64):
+def test_angle_degrees_matches_arccos_away_from_zero(x64):
     """The angle snf_angle uses (metrics.angle_degrees, the 2·atan2 form) equals arccos where arccos is accurate."""
     a = jnp.array([1.0, 0.0, 0.0])
     for deg in (0.5, 30.0, 90.0, 170.0):
@@ -99,7 +109,7 @@ def test_run_records_snf_metrics_starting_at_zero():
 
 def test_high_dimensional_run_is_finite_and_timed():
     s = C.CompareSettings(density=COMPARE_ND, dim=12, inits=2, points=60, iters=3, layers=2, optimizer="adam",
-                          lr=1e-3, methods=("relative",))
+                          lr=1e-3, rates=(1e-3, 4e-3), methods=("relative",))
     c = C.ConvergenceRun(s).run().curves()
     for d in c["methods"].values():
         assert np.all(np.isfinite(d["loss"])) and d["time"][-1] > 0 and np.all(np.diff(d["time"]) >= 0)
@@ -108,7 +118,8 @@ def test_high_dimensional_run_is_finite_and_timed():
 
 # ---- divergence, progress, cancel -------------------------------------------------------------------------------------
 def test_divergence_is_detected_and_frozen_not_raised():
-    run = C.ConvergenceRun(C.CompareSettings(lr=8.0, methods=("relative",), inits=3, points=40, iters=30)).run()
+    run = C.ConvergenceRun(C.CompareSettings(lr=8.0, rates=(8.0,), methods=("relative",), inits=3, points=40,
+                                             iters=30)).run()
     d = run.curves()["methods"]["relative"]
     div = d["diverged_at"]
     assert np.all(div >= 0), div
@@ -123,10 +134,11 @@ def test_divergence_is_detected_and_frozen_not_raised():
     assert "3/3 diverged" in fig.data[1].name
     notes = C.divergence_notes(run.curves(), run.explode)
     assert len(notes) == 1 and "3 of 3 inits diverged" in notes[0] and "1,200 nats" in notes[0]
+    assert notes[0].startswith("**relative** at lr 8: ")
 
 
 def test_advance_in_pieces_progress_and_cancel():
-    run = C.ConvergenceRun(C.CompareSettings(methods=("relative",), inits=3, points=40, iters=10))
+    run = C.ConvergenceRun(C.CompareSettings(methods=("relative",), inits=3, points=40, iters=10, rates=(0.02,)))
     assert run.progress == 0 and run.status == "Iteration 0 of 10."
     run.advance(max_pieces=3)
     assert run.iteration == 3 and run.progress == pytest.approx(0.3)
@@ -137,7 +149,7 @@ def test_advance_in_pieces_progress_and_cancel():
 
 
 def test_eval_every_groups_steps():
-    s = C.CompareSettings(methods=("relative",), inits=3, points=40, iters=10, eval_every=4, lr=0.05)
+    s = C.CompareSettings(methods=("relative",), inits=3, points=40, iters=10, eval_every=4, lr=0.05, rates=(0.05,))
     run = C.ConvergenceRun(s).run()
     c = run.curves()["methods"]["relative"]
     assert list(c["iteration"]) == [0, 4, 8, 10]  # the last piece is 2 steps, not 4

@@ -17,7 +17,7 @@ from flowlab.settings import COMPARE, COMPARE_ND
 def test_fields_are_the_schema_keys_and_defaults_the_preset():
     assert tuple(f.name for f in dataclasses.fields(CompareSettings)) == COMPARE.keys
     d = CompareSettings().as_dict()
-    assert d == {**presets.COMPARE, "methods": list(presets.COMPARE["methods"])}
+    assert d == {**presets.COMPARE, "methods": list(presets.COMPARE["methods"]), "rates": list(presets.COMPARE["rates"])}
     assert CompareSettings().optimizer == "sgd" and CompareSettings().lr == presets.COMPARE_LR["sgd"]
 
 

@@ -25,12 +25,17 @@ def _curves(loss, diverged_at, method="relative"):
 
 
 def test_csv_long_format():
-    run = C.ConvergenceRun(C.CompareSettings(**TINY)).run()
+    s = C.CompareSettings(rates=(0.01, 0.04), lr=0.02, **TINY)
+    run = C.ConvergenceRun(s).run()
     text = run.to_csv()
     lines = [ln for ln in text.splitlines() if not ln.startswith("#")]
     rows = list(csv.DictReader(io.StringIO("\n".join(lines))))
     assert tuple(rows[0]) == C.CSV_COLUMNS
-    assert len(rows) == 3 * 3 * 5  # methods × inits × evaluations
+    assert len(rows) == 3 * 3 * 3 * 5  # methods × rates (0.01, 0.02 shared, 0.04) × inits × evaluations
+    rel = [r for r in rows if r["method"] == "relative"]
+    assert sorted({float(r["lr"]) for r in rel}) == [0.01, 0.02, 0.04]
+    assert sorted({(r["lr"], r["init"]) for r in rel}) == sorted({(lr, str(j)) for lr in ("0.01", "0.02", "0.04")
+                                                                    for j in range(3)})  # every rate from every init
     snf = [r for r in rows if r["method"] == "self_normalizing"]
     assert snf[0]["angle_deg"] != "" and float(snf[0]["lambda"]) == presets.COMPARE["lam"]
     assert all(r["angle_deg"] == "" for r in rows if r["method"] == "relative")

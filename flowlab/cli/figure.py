@@ -1,8 +1,11 @@
 """``python -m flowlab figure convergence|lambda``: the Compare page's figures, headless.
 
-Writes OUT.html, OUT.csv and, with --png, OUT.png, and prints one JSON summary row per method (or per λ).  The
-experiment's options are the COMPARE schema's fields, named as in the page's URL (--inits, --iters, --points,
---optimizer sgd|adam, ...); --lams, --band, --out, --png and --quiet belong to the command line alone.  Every bad
+Writes OUT.html, OUT.csv and, with --png, OUT.png (convergence: also OUT_rates.html / .png, the learning-rate sweep),
+and prints one JSON summary row per method (or per λ); convergence also prints one JSON row per method and rate of
+the sweep and the page's conclusion computed from this run (one line, "conclusion: ...").  The experiment's
+options are the COMPARE schema's fields, named as in the page's URL (--inits, --iters, --points, --optimizer
+sgd|adam, --rates 0.01,0.02,... the sweep, --curves best|shared, ...); --lams, --band, --out, --png and --quiet belong
+to the command line alone.  Every bad
 argument, and a run over this machine's budget (``flowlab.budget.local_budget``: half the free memory, or
 FLOWLAB_SESSION_MEMORY_MB / FLOWLAB_JOB_SECONDS when set), is one line "error: ..." on stderr and exit status 2,
 before anything is created or computed; a run that fails while computing (out of memory) is one line too, and
@@ -16,8 +19,8 @@ import sys
 from flowlab import presets
 from flowlab.budget import local_budget
 from flowlab.cli import Parser, fail
-from flowlab.compare import CompareSettings, ConvergenceRun, LambdaSweep, summary_rows
-from flowlab.plots.compare import convergence_figure, lambda_figure
+from flowlab.compare import CompareSettings, ConvergenceRun, LambdaSweep, at_rates, conclusion, summary_rows, sweep_rows
+from flowlab.plots.compare import convergence_figure, lambda_figure, rate_figure
 from flowlab.plots.export import write_png
 from flowlab.settings import COMPARE, LAMBDAS
 
@@ -30,8 +33,10 @@ def build_parser() -> Parser:
         prog="python -m flowlab figure",
         description="Convergence figures of the Compare page, headless: ordinary vs relative vs self-normalizing "
                     "gradients from the same initial weights (Gresele et al. 2020 Fig. 1 right; Keller et al. 2021 "
-                    "Fig. 3), or the self-normalizing λ sweep (Keller et al. Table 4).  Writes OUT.html, OUT.csv "
-                    "and, with --png, OUT.png.  Options left out take the Compare page's defaults.")
+                    "Fig. 3) at every learning rate of --rates, each drawn at its best rate (--curves best) or at "
+                    "--lr (--curves shared), with the conclusion computed from the run; or the self-normalizing λ "
+                    "sweep (Keller et al. Table 4; λ on Keller's scale).  Writes OUT.html, OUT.csv and, with --png, "
+                    "OUT.png.  Options left out take the Compare page's defaults.")
     p.add_argument("kind", choices=KINDS, help="which figure")
     COMPARE.add_arguments(p)
     p.add_argument("--lams", default=", ".join(f"{v:g}" for v in presets.LAMBDA_SWEEP),
@@ -72,21 +77,34 @@ def main(argv=None) -> int:
     if job.error:  # out of memory, or a compiled step over the budget: one line, nothing written
         return fail(job.error)
     curves = job.curves()
-    fig = convergence_figure(curves, band_kind=args.band) if args.kind == "convergence" else lambda_figure(curves)
     out = args.out
+    if args.kind == "convergence":
+        cut = at_rates(curves, settings.curves)
+        figs = {out: convergence_figure(cut, band_kind=args.band), out + "_rates": rate_figure(curves)}
+    else:
+        figs = {out: lambda_figure(curves)}
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    written = [out + ".html", out + ".csv"]
-    fig.write_html(out + ".html", include_plotlyjs="cdn")
+    written = [p + ".html" for p in figs] + [out + ".csv"]
+    for path, fig in figs.items():
+        fig.write_html(path + ".html", include_plotlyjs="cdn")
     with open(out + ".csv", "w") as f:
         f.write(job.to_csv())
     if args.png:
-        try:
-            written.append(write_png(fig, out + ".png"))
-        except Exception as e:  # a missing browser must not lose the HTML/CSV already written
-            print(f"warning: PNG not written ({e})", file=sys.stderr)
-    rows = summary_rows(curves) if args.kind == "convergence" else job.summary()
-    for r in rows:
+        for path, fig in figs.items():
+            try:
+                written.append(write_png(fig, path + ".png"))
+            except Exception as e:  # a missing browser must not lose the HTML/CSV already written
+                print(f"warning: PNG not written ({e})", file=sys.stderr)
+    if args.kind == "convergence":
+        for m, rows in sweep_rows(curves).items():
+            for r in rows:
+                print(json.dumps({"sweep": m, "lr": r["rate"], "median_final_nll": r["median"], "q25": r["q25"],
+                                  "q75": r["q75"], "diverged": r["diverged"], "n": r["n"]}))
+    for r in summary_rows(cut) if args.kind == "convergence" else job.summary():
         print(json.dumps(r))
+    if args.kind == "convergence":
+        said = conclusion(curves, settings.curves)
+        print(f"conclusion: {said['loss']} {said['time']}")
     print("wrote " + ", ".join(written))
     return 0
 

@@ -1,31 +1,53 @@
 """What a Compare experiment costs before it starts (memory and compute time from the shapes alone,
 ``flowlab.budget.compare_cost``) and the one sentence that refuses one over the budget, naming what fits: the largest
-value of one setting at a time (points, inits, layers, D, iterations, λ values) with the others unchanged."""
+value of one setting at a time (points, inits, learning rates, layers, D, iterations, λ values) with the others
+unchanged.  The learning-rate sweep multiplies the members of every method: ``CompareSettings.grid`` rates × inits."""
 from __future__ import annotations
+
+import math
 
 from ..budget import Budget, Cost, OverBudget, compare_cost, largest_fitting, nice_floor, plural, refusal
 from ..settings import COMPARE, COMPARE_ND
 from .settings import CompareSettings, evaluation_interval
 
-MEMORY_KEYS = ("points", "inits", "layers", "dim", "lambdas")  # what a suggestion may lower, in this order
-TIME_KEYS = ("iters", "points", "inits", "layers", "dim", "lambdas")
-TOGETHER = ("layers", "inits", "lambdas", "points")  # halved in turn when no single change fits (+ iterations for time)
-NOUNS = {"points": "point", "inits": "init", "layers": "layer", "iters": "iteration", "lambdas": "λ value"}
+MEMORY_KEYS = ("points", "rates", "inits", "layers", "dim", "lambdas")  # what a suggestion may lower, in this order
+TIME_KEYS = ("iters", "rates", "points", "inits", "layers", "dim", "lambdas")
+TOGETHER = ("rates", "layers", "inits", "lambdas", "points")  # halved in turn when no single change fits (+ iters)
+COUNTS = ("lambdas", "rates")  # numbers of values in a list (at least 1), not settings with a schema minimum
+NOUNS = {"points": "point", "inits": "init", "layers": "layer", "iters": "iteration", "lambdas": "λ value",
+         "rates": "learning rate"}
 SUGGESTIONS = 2
 
 
 def _cost(v: dict) -> Cost:
     return compare_cost(dim=v["dim"], layers=v["layers"], inits=v["inits"], points=v["points"], methods=v["methods"],
                         iters=v["iters"], every=evaluation_interval(v["dim"], v["iters"], v["eval_every"]),
-                        optimizer=v["optimizer"], lambdas=v["lambdas"])
+                        optimizer=v["optimizer"], lambdas=v["lambdas"], rates=v["rates"])
 
 
 def _values(settings: CompareSettings, lams) -> dict:
-    return {**settings.as_dict(), "lambdas": len(lams) if lams is not None else 0}
+    """The settings with the lists as counts: λ values (0 for a convergence run) and learning rates (the λ sweep
+    trains at the shared rate alone)."""
+    sweep = lams is not None
+    return {**settings.as_dict(), "lambdas": len(lams) if sweep else 0, "rates": 1 if sweep else len(settings.grid),
+            "grid": settings.grid}
+
+
+def _nearest(grid, lr: float, k: int) -> tuple:
+    near = sorted(grid, key=lambda r: (abs(math.log(r / lr)), r))[:max(1, int(k))]
+    return tuple(sorted(near))
+
+
+def fewer_rates(settings: CompareSettings, k: int) -> tuple:
+    """What "use at most k learning rates" means: the ``k`` rates of ``settings.grid`` nearest the shared rate on a
+    log scale (the shared rate always among them; a tie goes to the smaller rate), ascending: a run of neighbours in
+    the grid, named in the sentence as "3 learning rates (0.01 to 0.04)"."""
+    return _nearest(settings.grid, settings.lr, k)
 
 
 def job_cost(settings: CompareSettings, lams=None) -> Cost:
-    """The estimate of a convergence run, or of a λ sweep over ``lams``."""
+    """The estimate of a convergence run (every method at every rate of ``settings.grid``), or of a λ sweep over
+    ``lams``."""
     return _cost(_values(settings, lams))
 
 
@@ -33,14 +55,17 @@ def _lower(v: dict, budget: Budget, key: str) -> int | None:
     """The largest value of ``key`` below its current one with which ``v`` fits (None: none does, or fixed)."""
     if (key == "dim" and v["density"] != COMPARE_ND) or (key == "lambdas" and not v["lambdas"]):
         return None
-    lo = 1 if key == "lambdas" else int(COMPARE[key].lo)
+    lo = 1 if key in COUNTS else int(COMPARE[key].lo)
     if v[key] <= lo:
         return None
     best = largest_fitting(lambda x: not _cost({**v, key: x}).over(budget), lo, v[key] - 1)
     return None if best is None else max(lo, nice_floor(best))
 
 
-def _words(key: str, value: int) -> str:
+def _words(v: dict, key: str, value: int) -> str:
+    if key == "rates":
+        near = _nearest(v["grid"], v["lr"], value)
+        return f"{plural(value, NOUNS[key])} ({near[0]:g}" + (f" to {near[-1]:g})" if len(near) > 1 else ")")
     return f"D = {value}" if key == "dim" else plural(value, NOUNS[key])
 
 
@@ -50,7 +75,7 @@ def _suggest(v: dict, budget: Budget, keys) -> list[str]:
     for key in keys:
         best = _lower(v, budget, key) if len(out) < SUGGESTIONS else None
         if best is not None:
-            out.append(_words(key, best))
+            out.append(_words(v, key, best))
     return out
 
 
@@ -62,13 +87,13 @@ def _together(v: dict, budget: Budget, keys) -> str:
     while _cost(v).over(budget):
         moved = False
         for key in keys:
-            lo = 1 if key == "lambdas" else int(COMPARE[key].lo)
+            lo = 1 if key in COUNTS else int(COMPARE[key].lo)
             if v[key] > lo and _cost(v).over(budget):
                 v[key] = changed[key] = max(lo, nice_floor(v[key] // 2))
                 moved = True
         if not moved:
             return "use smaller settings" + (", or a smaller D" if v["density"] == COMPARE_ND else "")
-    parts = [_words(k, x) for k, x in changed.items()]
+    parts = [_words(v, k, x) for k, x in changed.items()]
     return "use at most " + (parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]) + \
         " together"
 

@@ -2,17 +2,21 @@
 
 * ``ConvergenceRun`` (Gresele et al. 2020, Fig. 1 right, extended): deterministic full-batch gradient descent (or
   Adam) on N points from ``inits`` random initial weights shared by every method (the self-normalizing flow gets
-  R = Wᵀ on top, which is W⁻¹ for the orthogonal init), the exact loss (slogdet) per evaluation, the wall-clock time
-  of the optimiser steps alone and, for the self-normalizing flow, the angle between its approximate gradient and
-  the exact one (Keller et al. 2021, Fig. 3), the inverse error ‖RW − I‖ and the reconstruction loss.
-* ``LambdaSweep`` (Keller et al. 2021, App. A.5 / Table 4): self-normalizing flows for several reconstruction
-  weights λ from the same inits; too small a λ diverges, a large one costs likelihood.
+  R = Wᵀ on top, which is W⁻¹ for the orthogonal init), at every learning rate of ``settings.grid`` (equal rates
+  are not equal steps: the relative gradient is the ordinary one times W̄ᵀW̄, Gresele eq. 15; ``rates`` picks each
+  method's best).  Per evaluation the exact loss (slogdet); the wall-clock time of the optimiser steps alone; for
+  the self-normalizing flow Keller et al. 2021 Fig. 3's angle (``gradients.snf_angle``), ‖RW − I‖ and the
+  reconstruction loss.
+* ``LambdaSweep`` (Keller et al. 2021, App. A.5 / Table 4; λ on Keller's scale, eq. 3): self-normalizing flows for
+  several reconstruction weights λ from the same inits at the shared rate; too small a λ diverges, a large one
+  costs likelihood.
 
 Both check their cost against a ``flowlab.budget.Budget`` before any array is made (``cost.check``: one sentence when
 it does not fit), and each compiled piece against XLA's own memory plan before it runs; an allocation that still
 fails ends the job with one sentence (``error``), never a retry.  Both run in pieces (``advance(budget_s)``) so a
 page can draw progress and cancel between pieces.  A piece is
-``every`` optimiser steps of each method: one jitted ``lax.scan`` over the steps, ``vmap`` over the inits, timed
+``every`` optimiser steps of each method: one jitted ``lax.scan`` over the steps, ``vmap`` over the members
+(rates × inits, or λ values × inits, each with its own rate and λ), timed
 alone (``block_until_ready``; compiled ahead of time, so compilation never enters a timing).  The evaluation after a
 piece is not timed.  Divergence (a non-finite gradient, update or loss, or a loss above ``settings.explode``) freezes
 that init at its last finite weights and marks it; it is never an error."""
@@ -32,7 +36,7 @@ from .. import gradients as G
 from .. import presets
 from ..budget import Budget, OverBudget, is_oom, out_of_memory_text, planned_bytes, size_text
 from ..flow import FlowSpec, Norm, init_params
-from ..metrics import all_finite, angle_degrees, inverse_error, tree_where
+from ..metrics import all_finite, inverse_error, tree_where
 from ..settings import LAMBDAS
 from .cost import check
 from .data import make_data
@@ -66,6 +70,11 @@ def with_inverse(params: dict) -> dict:
     return {**params, "R": jnp.swapaxes(params["W"], -1, -2)}
 
 
+def _tile(params: dict, k: int) -> dict:
+    """Stacked parameters repeated ``k`` times along the member axis: (n, ...) -> (k·n, ...), init j at j, n + j, ..."""
+    return jax.tree_util.tree_map(lambda a: jnp.tile(a, (k,) + (1,) * (a.ndim - 1)), params)
+
+
 # ---- jitted pieces ------------------------------------------------------------------------------------------------
 def _optimizer(name: str):
     """Full-batch SGD or Adam with the learning rate as an array hyper-parameter (a new rate compiles nothing)."""
@@ -75,7 +84,7 @@ def _optimizer(name: str):
 @lru_cache(maxsize=64)
 def _advance_fn(method: str, spec: FlowSpec, optimizer: str, steps: int):
     """jit of ``advance(params, opt_state, alive, data, lr, lam) -> (params, opt_state, alive)``: ``steps`` full-batch
-    optimiser steps (lax.scan), vmapped over the leading (init) axis of params/opt_state/alive/lam.  A step whose
+    optimiser steps (lax.scan), vmapped over the leading (member) axis of params/opt_state/alive/lr/lam.  A step whose
     gradient, update or data loss is not finite is dropped and marks that init dead (frozen from then on)."""
     grad_fn = G.make_grad_fn(method, spec)
     opt = _optimizer(optimizer)
@@ -94,29 +103,15 @@ def _advance_fn(method: str, spec: FlowSpec, optimizer: str, steps: int):
         (p, o, ok), _ = jax.lax.scan(step, (params, opt_state, alive), None, length=steps)
         return p, o, ok
 
-    return jax.jit(jax.vmap(one, in_axes=(0, 0, 0, None, None, 0)))
-
-
-def snf_angle(spec: FlowSpec, params: dict, data, lam) -> jax.Array:
-    """Keller et al. Fig. 3: the angle (degrees) between the self-normalizing gradient of layer k (W_k, b_k) and the
-    exact gradient of the same objective (exact NLL + λ·reconstruction), averaged over layers.  The reconstruction
-    term is common to both; they differ only in Rᵀ standing in for W⁻ᵀ, so the angle is 0 when R = W⁻¹."""
-    fn = G.make_grad_fn(SNF, spec)
-    g_full, _ = fn(params, data, {"lam": lam})
-    g_lik, _ = fn(params, data, {"lam": jnp.zeros_like(lam)})
-    g_ex = G.exact_grads(spec, params, data)
-    ex_W = g_ex["W"] + (g_full["W"] - g_lik["W"])  # add the (shared) reconstruction gradient
-    per_layer = jax.vmap(lambda w1, b1, w2, b2: angle_degrees(jnp.concatenate([w1.ravel(), b1]),
-                                                              jnp.concatenate([w2.ravel(), b2])))(
-        g_full["W"], g_full["b"], ex_W, g_ex["b"])
-    return jnp.mean(per_layer)
+    return jax.jit(jax.vmap(one, in_axes=(0, 0, 0, None, 0, 0)))
 
 
 @lru_cache(maxsize=64)
 def _eval_fn(method: str, spec: FlowSpec):
     """jit of ``evaluate(params, data, lam) -> metrics`` per init (vmapped): exact NLL (slogdet) of the standardised
-    data; with learned inverses also the angle to the exact gradient, mean_k ‖R_k W_k − I‖_F and the reconstruction
-    loss Σ_k mean_b ‖R_k W_k h − h‖²."""
+    data; with learned inverses also Keller Fig. 3's angle between the self-normalizing and exact likelihood gradients
+    of W (``gradients.snf_angle``: λ = 0, W only), mean_k ‖R_k W_k − I‖_F and the reconstruction loss
+    Σ_k mean_b ‖R_k W_k h − h‖²."""
 
     def one(params, data, lam):
         out = {"loss": G.exact_nll(spec, params, data)}
@@ -124,7 +119,7 @@ def _eval_fn(method: str, spec: FlowSpec):
             out["inv_err"] = inverse_error(params["R"], params["W"])
             _, m = G.make_grad_fn(method, spec)(params, data, {"lam": lam})
             out["recon"] = m["recon"]
-            out["angle"] = snf_angle(spec, params, data, lam)
+            out["angle"] = G.snf_angle(spec, params, data)
         return out
 
     return jax.jit(jax.vmap(one, in_axes=(0, None, 0)))
@@ -166,9 +161,9 @@ COMPILED = CompiledCache()
 
 # ---- a group of flows trained side by side ------------------------------------------------------------------------
 class _Group:
-    """One gradient method over a batch of members (inits, or λ × inits), its history and its timing."""
+    """One gradient method over a batch of members (rates × inits, or λ × inits), its history and its timing."""
 
-    def __init__(self, method, spec, optimizer, params, lam, every, data, limit=None):
+    def __init__(self, method, spec, optimizer, params, lam, lr, every, data, limit=None):
         self.method, self.spec, self.optimizer, self.every = method, spec, optimizer, every
         self.limit = limit  # () -> bytes one compiled piece may plan (the budget less what the job holds), or None
         self.params = params
@@ -176,6 +171,7 @@ class _Group:
         n = params["W"].shape[0]
         self.alive = jnp.ones((n,), bool)
         self.lam = jnp.asarray(lam, _float_dtype())
+        self.lr = jnp.asarray(lr, _float_dtype())  # each member's learning rate
         self.diverged_at = np.full(n, -1, np.int64)
         self.hist: dict[str, list] = {"iteration": [], "time": []}
         self.elapsed = 0.0
@@ -259,7 +255,6 @@ class CompareJob:
         self.data = jnp.asarray((self.x - np.asarray(self.norm.shift)) / np.asarray(self.norm.scale), dt)
         self.shift = float(np.sum(np.log(np.asarray(self.norm.scale, np.float64))))  # x-space NLL offset
         self.explode = settings.explode
-        self.lr = jnp.asarray(settings.lr, dt)
         self.iteration = 0
         self.cancelled = False
         self.groups: dict[str, _Group] = {}
@@ -276,8 +271,9 @@ class CompareJob:
             return None
         return lambda: self.budget.memory - (self.held_bytes() - group.state_bytes() - int(self.data.nbytes))
 
-    def _add_group(self, method: str, params, lam):
-        g = _Group(method, self.settings.spec, self.settings.optimizer, params, lam, self.settings.every, self.data)
+    def _add_group(self, method: str, params, lam, lr):
+        g = _Group(method, self.settings.spec, self.settings.optimizer, params, lam, lr, self.settings.every,
+                   self.data)
         g.limit = self._limit(g)
         self.groups[method] = g
 
@@ -343,7 +339,7 @@ class CompareJob:
                 break
             steps = min(every, self.settings.iters - self.iteration)  # a shorter last piece if needed
             for g in self.groups.values():
-                g.step(self.lr, steps)
+                g.step(g.lr, steps)
             self.iteration += steps
             self._evaluate_all()
             pieces += 1
@@ -380,14 +376,17 @@ class CompareJob:
 
 
 class ConvergenceRun(CompareJob):
-    """Every chosen method trained from the same ``inits`` initial weights on the same full batch."""
+    """Every chosen method trained from the same ``inits`` initial weights on the same full batch, at every rate of
+    ``settings.grid``: member ``i·inits + j`` is rate i from init j."""
 
     def __init__(self, settings: CompareSettings, budget: Budget | None = None):
         super().__init__(settings, budget)
         self.init = initial_params(settings)
-        lam = np.full(settings.inits, settings.lam)
+        k = len(settings.grid)
+        lam = np.full(k * settings.inits, settings.lam)
+        lr = np.repeat(np.asarray(settings.grid), settings.inits)
         for m in settings.methods:
-            self._add_group(m, self.initial_params(m, numpy=False), lam)
+            self._add_group(m, _tile(self.initial_params(m, numpy=False), k), lam, lr)
 
     def initial_params(self, method: str, numpy: bool = True) -> dict:
         """The parameters ``method`` started from: the shared inits, plus R = Wᵀ for learned inverses (numpy
@@ -396,13 +395,15 @@ class ConvergenceRun(CompareJob):
         return {k: np.asarray(v) for k, v in p.items()} if numpy else p
 
     def curves(self) -> dict:
-        """(Starts the run if needed.)  Everything a figure needs, as numpy: per method iteration (E,), time (E,),
-        loss (E, inits), the self-normalizing extras, diverged_at (inits,) (−1 = never), compile time; plus the
-        settings and the true density's NLL."""
+        """(Starts the run if needed.)  Everything a figure needs, as numpy: per method iteration (E,), time (E,) of
+        all its members together, loss (E, rates × inits), the self-normalizing extras, diverged_at (−1 = never),
+        lr (each member's rate), compile time; plus the settings, the rates, the iterations done and the true
+        density's NLL.  ``flowlab.compare.rates`` reads the sweep and cuts out each method's curves at one rate."""
         self.start()
         return {"kind": "convergence", "settings": self.settings.as_dict(), "true_nll": self.true_nll,
-                "status": self.status,
-                "methods": {m: {**g.arrays(), "compile_s": g.compile_s} for m, g in self.groups.items()}}
+                "status": self.status, "rates": list(self.settings.grid), "iteration": self.iteration,
+                "methods": {m: {**g.arrays(), "lr": np.asarray(g.lr, np.float64), "compile_s": g.compile_s}
+                            for m, g in self.groups.items()}}
 
 
 class LambdaSweep(CompareJob):
@@ -413,9 +414,8 @@ class LambdaSweep(CompareJob):
         super().__init__(settings, budget, self.lams)
         n, k = settings.inits, len(self.lams)
         self.init = initial_params(settings)
-        tiled = jax.tree_util.tree_map(lambda a: jnp.tile(a, (k,) + (1,) * (a.ndim - 1)), with_inverse(self.init))
         lam = np.repeat(np.asarray(self.lams), n)
-        self._add_group(SNF, tiled, lam)
+        self._add_group(SNF, _tile(with_inverse(self.init), k), lam, np.full(k * n, settings.lr))
 
     def curves(self) -> dict:
         """Per λ: iteration (E,), loss/angle/inv_err (E, inits), diverged_at (inits,); plus the settings, the λ

@@ -1,8 +1,9 @@
 """The settings of one Compare experiment: a frozen dataclass over the ``flowlab.settings.COMPARE`` schema.
 
-The field names are the schema's keys (``inits``, ``iters``, ``points``, ``optimizer`` "sgd" | "adam", ...) and the
-defaults are ``flowlab.presets.COMPARE``; every value is checked by ``COMPARE.check`` (one sentence on error), so the
-page, the URL, the command line and code made settings all obey the same bounds and rules."""
+The field names are the schema's keys (``inits``, ``iters``, ``points``, ``optimizer`` "sgd" | "adam", ``rates`` the
+learning-rate sweep, ``curves`` "best" | "shared", ...) and the defaults are ``flowlab.presets.COMPARE``; every value
+is checked by ``COMPARE.check`` (one sentence on error), so the page, the URL, the command line and code made
+settings all obey the same bounds and rules."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
@@ -36,6 +37,7 @@ class CompareSettings:
     layers: int = _D["layers"]
     optimizer: str = _D["optimizer"]
     lr: float = _D["lr"]
+    rates: tuple = _D["rates"]
     inits: int = _D["inits"]
     iters: int = _D["iters"]
     points: int = _D["points"]
@@ -45,6 +47,7 @@ class CompareSettings:
     activation: str = _D["activation"]
     init: str = _D["init"]
     eval_every: int = _D["eval_every"]  # optimiser steps between loss evaluations; 0 = automatic (see ``every``)
+    curves: str = _D["curves"]  # "best": each method at its best rate of the sweep; "shared": all at ``lr``
 
     def __post_init__(self):
         checked = COMPARE.check({f.name: getattr(self, f.name) for f in fields(self)})
@@ -55,6 +58,12 @@ class CompareSettings:
     def every(self) -> int:
         """Optimiser steps per evaluation (``evaluation_interval``)."""
         return evaluation_interval(self.dim, self.iters, self.eval_every)
+
+    @property
+    def grid(self) -> tuple:
+        """The learning rates every method is trained at: ``rates`` and the shared rate ``lr``, ascending, each
+        once."""
+        return tuple(sorted(set(self.rates) | {self.lr}))
 
     @property
     def explode(self) -> float:
@@ -72,7 +81,7 @@ class CompareSettings:
 
     def as_dict(self) -> dict:
         d = asdict(self)
-        d["methods"] = list(self.methods)
+        d["methods"], d["rates"] = list(self.methods), list(self.rates)
         return d
 
     def query(self) -> dict[str, str]:

@@ -1,6 +1,8 @@
 """AppTest of the Compare page (named test_compare_page.py: tests/ and tests/app/ are not packages, so two modules
-called test_compare could not be collected in one run): defaults, a tiny run to the end (figure, table, downloads),
-cancel, divergence shown, bad input (URL values, a value above a widget's maximum, λ list, no methods)."""
+called test_compare could not be collected in one run): defaults, a tiny run to the end (the learning-rate figure,
+the curves at each method's best rate or at the shared one, the table with each method's rate, the conclusion computed
+from the run, downloads), cancel, divergence shown, bad input (URL values, a value above a widget's maximum, λ list,
+rates, no methods)."""
 import os
 import re
 
@@ -15,8 +17,9 @@ from flowlab.settings import COMPARE
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PAGE = os.path.join(ROOT, "pages", "compare.py")
 TIMEOUT = 120
-# tiny: 2 inits, 40 points, 2 layers; the same shapes in every test, so compiled functions are reused
-TINY = {"inits": "2", "points": "40", "iters": "6", "layers": "2"}
+# tiny: 2 inits × 3 rates (0.01, 0.04 and the shared 0.02), 40 points, 2 layers; the same shapes in every test, so
+# compiled functions are reused
+TINY = {"inits": "2", "points": "40", "iters": "6", "layers": "2", "rates": "0.01,0.04"}
 
 
 def app(query=None):
@@ -58,6 +61,8 @@ def test_defaults_and_url_out():
     assert at.slider(key="cmp_inits").value == 10
     assert at.number_input(key="cmp_points").value == 1000
     assert list(at.multiselect(key="cmp_methods").value) == list(presets.COMPARE["methods"])
+    assert C.CompareSettings(rates=at.text_input(key="cmp_rates").value).rates == presets.COMPARE_RATES["sgd"]
+    assert at.radio(key="cmp_curves").value == "best"
     assert not at.button(key="cmp_run_btn").disabled and at.button(key="cmp_stop_btn").disabled
     assert not at.warning
     assert dict(at.query_params) == COMPARE.dump_query(d.as_dict())
@@ -70,18 +75,34 @@ def test_tiny_run_to_the_end_shows_figure_table_downloads():
     job = at.session_state["cmp_job"]
     assert job.done and job.iteration == 6
     curves = job.curves()
-    assert set(curves["methods"]) == set(presets.COMPARE["methods"])
-    for d in curves["methods"].values():
-        assert d["loss"].shape == (7, 2) and np.all(np.isfinite(d["loss"]))
-    # all methods start from the same loss: the same initial weights
-    starts = [d["loss"][0] for d in curves["methods"].values()]
-    np.testing.assert_allclose(starts[0], starts[1], rtol=1e-6)
-    np.testing.assert_allclose(starts[0], starts[2], rtol=1e-6)
-    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 3
+    assert set(curves["methods"]) == set(presets.COMPARE["methods"]) and curves["rates"] == [0.01, 0.02, 0.04]
+    for d in curves["methods"].values():  # every member: 3 rates × 2 inits, 7 evaluations
+        assert d["loss"].shape == (7, 6) and np.all(np.isfinite(d["loss"]))
+    # all methods and rates start from the same loss: the same initial weights
+    starts = np.concatenate([d["loss"][0] for d in curves["methods"].values()])
+    np.testing.assert_allclose(starts, np.tile(starts[:2], 9), rtol=1e-6)
+    # the page shows: the rate figure, then the curves at each method's best rate, the table with each rate, and the
+    # conclusion computed from this run
+    assert len(at.get("plotly_chart")) == 2
+    best = C.best_rates(curves)
+    said = C.conclusion(curves, "best")
+    assert [i.value for i in at.info] == [said["loss"]]
+    assert said["loss"].startswith("After 6 iterations, each method at its best learning rate of those tried")
+    table = at.dataframe[0].value
+    assert len(at.dataframe) == 1 and len(table) == 3
+    assert list(table["lr"]) == [f"{best[m]:.3g}" for m in C.CompareSettings().methods]
+    assert any(c.value.startswith(said["time"]) for c in at.caption)
     assert "Finished 6 iterations." in at.get("progress")[0].proto.text
     labels = [b.proto.label for b in at.get("download_button")]
-    assert labels == ["Curves (.csv)", "Figure (.html)", "Summary (.json)"]
+    assert labels == ["Curves, every rate (.csv)", "Figures (.html)", "Summary (.json)"]
     assert at.button(key="cmp_stop_btn").disabled and not at.button(key="cmp_run_btn").disabled
+    # the shared-rate view: the same run, every method at 0.02, its own conclusion; nothing runs again
+    at.radio(key="cmp_curves").set_value("shared").run()
+    no_errors(at)
+    assert at.session_state["cmp_job"] is job and at.session_state["cmp_active"] is None
+    assert list(at.dataframe[0].value["lr"]) == ["0.02"] * 3
+    assert [i.value for i in at.info] == [C.conclusion(curves, "shared")["loss"]]
+    assert at.query_params["curves"] == "shared"
 
 
 def test_cancel_stops_between_pieces():
@@ -102,12 +123,18 @@ def test_cancel_stops_between_pieces():
 
 
 def test_divergence_is_shown_not_raised():
-    at = run_to_end(app({**TINY, "lr": "8"}))
+    at = run_to_end(app({**TINY, "lr": "8", "curves": "shared"}))
     assert not at.exception
     job = at.session_state["cmp_job"]
     assert job.done
-    assert any("diverged" in w.value for w in at.warning)
-    assert any(np.any(d["diverged_at"] >= 0) for d in job.curves()["methods"].values())
+    assert any("at lr 8:" in w.value and "diverged" in w.value for w in at.warning)
+    curves = job.curves()
+    assert any(np.any(d["diverged_at"] >= 0) for d in curves["methods"].values())
+    # at each method's best rate the diverging shared rate is not chosen
+    at.radio(key="cmp_curves").set_value("best").run()
+    assert not at.exception
+    assert all(r != 8.0 for r in C.best_rates(curves).values())
+    assert not any("at lr 8:" in w.value for w in at.warning)
 
 
 def test_bad_url_values_fall_back_with_notes():
@@ -137,6 +164,7 @@ def test_optimizer_switch_sets_its_learning_rate_and_gd_link_means_sgd():
     assert at.radio(key="cmp_optimizer").value == "sgd" and not at.warning
     at.radio(key="cmp_optimizer").set_value("adam").run()
     assert at.number_input(key="cmp_lr").value == presets.COMPARE_LR["adam"]
+    assert C.CompareSettings(rates=at.text_input(key="cmp_rates").value).rates == presets.COMPARE_RATES["adam"]
     assert at.query_params["opt"] == "adam" and at.query_params["lr"] == "0.005"
 
 
@@ -151,6 +179,12 @@ def test_bad_widget_input_is_a_sentence_and_blocks_run():
     at.text_input(key="cmp_lams").set_value("0, 1, abc").run()
     assert any("must be a number, got '0, 1, abc'" in e.value for e in at.error)
     assert at.button(key="cmp_sweep_btn").disabled
+    at.text_input(key="cmp_lams").set_value("0.5").run()
+    at.text_input(key="cmp_rates").set_value("0.01, 99").run()
+    assert not at.exception
+    errors = [seen(e.value) for e in at.error]
+    assert len(errors) == 1 and "learning rate" in errors[0] and "99" in errors[0], errors
+    assert at.button(key="cmp_run_btn").disabled
 
 
 def test_lambda_sweep_tiny():
@@ -181,8 +215,8 @@ def test_the_issue_link_is_refused_before_any_job(server_budget):
     at = app(ISSUE_LINK)
     assert not at.exception and not at.warning  # every value is inside the schema's limits
     run, sweep = [seen(e.value) for e in at.error]  # the convergence tab's and the λ sweep's
-    assert run.startswith("This run needs about 43 GiB and about") and run.count(". ") == 0, run
-    assert "20 inits × 20 layers × D = 128 on 20,000 points" in run and "512 MB per session" in run
+    assert re.match(r"This run needs about [\d,]+ GiB and about", run) and run.count(". ") == 0, run
+    assert "20 inits × 20 layers × D = 128 on 20,000 points, 7 learning rates" in run and "512 MB per session" in run
     assert sweep.startswith("This run needs about") and "6 λ values" in sweep
     assert at.button(key="cmp_run_btn").disabled and at.button(key="cmp_sweep_btn").disabled  # (the job checks too)
     at.run()
