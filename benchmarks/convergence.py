@@ -2,7 +2,8 @@
 relative gradient does not need more iterations".)  And what does one step cost as D grows?
 
 Part 1 — iterations.  Deterministic full-batch optimisation, 1000 points in D = 2, a two-layer flow, 10 initial
-weights shared by both methods.  For every init i the loss levels
+weights shared by both methods, each method at its own best learning rate of the Compare page's sweep (equal rates
+are not equal steps: the relative gradient is the ordinary one times W̄ᵀW̄).  For every init i the loss levels
     level_q,i = L0_i − q · (L0_i − min(final_ordinary_i, final_relative_i)),   q ∈ {0.5, 0.9, 0.99}
 are fixed, and the first iteration at which each method reaches them is compared on the same init.
 Part 2 — per-step wall-clock time (optimiser steps only, all inits vmapped, compilation excluded) vs D on the
@@ -41,10 +42,12 @@ def ms(a):
 
 
 def iterations_experiment(density, optimizer, iters, inits=10):
-    s = C.CompareSettings(density=density, optimizer=optimizer, lr=presets.COMPARE_LR[optimizer], iters=iters,
+    s = C.CompareSettings(density=density, optimizer=optimizer, lr=presets.COMPARE_LR[optimizer],
+                          rates=presets.COMPARE_RATES[optimizer], iters=iters,
                           inits=inits, points=1000, layers=2, methods=("inverse", "relative"), seed=0)
     t0 = time.perf_counter()
-    c = C.ConvergenceRun(s).run().curves()
+    c_all = C.ConvergenceRun(s).run().curves()
+    c = C.at_rates(c_all, "best")  # each method at its best rate of the sweep
     wall = time.perf_counter() - t0
     o, r = c["methods"]["inverse"], c["methods"]["relative"]
     it = o["iteration"]
@@ -53,6 +56,8 @@ def iterations_experiment(density, optimizer, iters, inits=10):
     fo, fr = o["loss"][-1], r["loss"][-1]
     best = np.fmin(fo, fr)
     out = {"settings": {k: v for k, v in s.as_dict().items() if k not in ("activation", "eval_every")},
+           "best_rate": {"ordinary": float(o["lr"]), "relative": float(r["lr"])},
+           "conclusion": C.conclusion(c_all, "best")["loss"],
            "true_nll_on_points": c["true_nll"], "wall_s": wall,
            "start_loss": ms(L0), "final_loss": {"ordinary": ms(fo), "relative": ms(fr)},
            "diverged": {"ordinary": int(np.sum(o["diverged_at"] >= 0)), "relative": int(np.sum(r["diverged_at"] >= 0))},
@@ -78,8 +83,8 @@ def timing_experiment(dims, points=1000, inits=2, iters=6):
     machine is shared, so the minimum is the least disturbed estimate), the median alongside."""
     rows = []
     for D in dims:
-        s = C.CompareSettings(density=COMPARE_ND, dim=D, optimizer="adam", lr=1e-3, iters=iters, eval_every=1,
-                              inits=inits, points=points, layers=2,
+        s = C.CompareSettings(density=COMPARE_ND, dim=D, optimizer="adam", lr=1e-3, rates=(1e-3,), iters=iters,
+                              eval_every=1, inits=inits, points=points, layers=2,
                               methods=("inverse", "relative", "self_normalizing", "exact"))
         c = C.ConvergenceRun(s).run().curves()
         row = {"dim": D, "points": points, "inits": inits, "iters_timed": iters}
@@ -117,10 +122,11 @@ def main(argv=None):
     for density, opt in () if args.only_timing else (("trimodal", "sgd"), ("trimodal", "adam"), ("moons", "sgd")):
         r = iterations_experiment(density, opt, iters)
         result["iterations"].append(r)
-        print(f" {density}, {opt} lr {presets.COMPARE_LR[opt]:g}, {iters} iterations ({r['wall_s']:.0f} s): start "
+        print(f" {density}, {opt}, best rates: ordinary {r['best_rate']['ordinary']:g}, relative "
+              f"{r['best_rate']['relative']:g}; {iters} iterations ({r['wall_s']:.0f} s): start "
               f"{r['start_loss']['mean']:.3f}, final ordinary {fmt(r['final_loss']['ordinary'], 3)}, relative "
               f"{fmt(r['final_loss']['relative'], 3)} "
-              f"(relative lower on {r['relative_final_lower']}/10; diverged {r['diverged']})")
+              f"(relative lower on {r['relative_final_lower']}/10; diverged {r['diverged']})\n   {r['conclusion']}")
         for q, L in r["levels"].items():
             rt = L["ratio_relative_over_ordinary"]
             print(f"   level q={q:>4}: iterations ordinary {fmt(L['ordinary_iterations'])} (reached "
