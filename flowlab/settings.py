@@ -2,10 +2,12 @@
 bounds, choices, label, help and URL key, once.  Defaults come from ``flowlab.presets``."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from . import presets
 from .activations import ACTIVATION_NAMES, make_activation
 from .densities import REGISTRY as DENSITIES
-from .custom_densities import BANDWIDTH_RANGE, MAX_TEXT
+from .custom_densities import BANDWIDTH_RANGE, MAX_TEXT, check_text, text_density
 from .flow import TRAINER_INITS
 from .gradients import METHODS, PLAYGROUND_METHODS, REGISTRY as METHOD_REGISTRY, TRAIN_METHODS, by_cost, method_name
 from .schema import MAX_NAME_CHARS, MAX_SHOWN, Field, Invalid, Schema, literal, plain, shown  # noqa: F401  (re-exported: one import for pages)
@@ -17,7 +19,7 @@ def _densities() -> tuple:
 
 def _density_label(name: str) -> str:
     d = DENSITIES.get(name)
-    return d.label if d is not None else COMPARE_ND_LABEL if name == COMPARE_ND else name
+    return d.label if d is not None else COMPARE_LABELS.get(name, name)
 
 
 def _method_label(name: str) -> str:
@@ -127,13 +129,20 @@ TRAIN = Schema("train", tuple(TRAIN_METHOD if f.key == "method" else f for f in 
 # ---- Compare -------------------------------------------------------------------------------------------------------------
 COMPARE_ND = "gaussian_mixture_nd"
 COMPARE_ND_LABEL = "Gaussian mixture with random rotations (any D)"
+COMPARE_TEXT = "text"  # the density of the text typed in ``text`` (flowlab.custom_densities.text_density)
+COMPARE_LABELS = {COMPARE_ND: COMPARE_ND_LABEL, COMPARE_TEXT: SOURCE_LABELS["text"]}
 CURVES_LABELS = {"best": "each method's best rate", "shared": "the shared learning rate"}
+
+
+def _density_is_text(s: dict) -> bool:
+    return s.get("density") == COMPARE_TEXT
 
 
 def _dim_rule(s: dict):
     if s["density"] != COMPARE_ND and s["dim"] != 2:
-        return "dim", (f"The toy density {s['density']!r} is 2-D; for D = {s['dim']} choose the Gaussian mixture "
-                       f"with random rotations ({COMPARE_ND!r}).")
+        what = "The text density" if _density_is_text(s) else f"The toy density {s['density']!r}"
+        return "dim", (f"{what} is 2-D; for D = {s['dim']} choose the Gaussian mixture with random rotations "
+                       f"({COMPARE_ND!r}).")
     return None
 
 
@@ -144,9 +153,29 @@ def _eval_rule(s: dict):
     return None
 
 
+def _text_rule(s: dict):
+    """The text density needs text with ink: ``check_text``'s sentence for empty text, one for text that draws
+    nothing (only characters the font leaves blank)."""
+    if not _density_is_text(s):
+        return None
+    try:
+        t = check_text(s["text"])
+    except ValueError as e:
+        return "text", str(e)
+    try:
+        text_density(t)
+    except ValueError:
+        return "text", f"The text {shown(t)} draws no ink to learn; type letters or digits, e.g. FLOW."
+    return None
+
+
 COMPARE = Schema("compare", (
-    _f("density", "choice", "Density", "The density", choices=lambda: _densities() + (COMPARE_ND,),
-       labels=_density_label),
+    _f("density", "choice", "Density", "The density", choices=lambda: _densities() + (COMPARE_TEXT, COMPARE_ND),
+       labels=_density_label,
+       help="A toy density, text you type (its exact density is uniform on the ink of the letters), or a Gaussian "
+            "mixture in any dimension D. Pictures and drawings are uploads, not values a link can carry: train "
+            "on them in the Playground."),
+    replace(TEXT, applies=_density_is_text, group=""),
     _f("dim", "int", "Dimension D", "The dimension D", lo=2, hi=512, step=16,
        help="Only for the Gaussian mixture with random rotations; the toy densities are 2-D. The ordinary "
             "gradient's cost grows like D³ (a matrix inverse per layer), the relative and self-normalizing ones "
@@ -179,9 +208,10 @@ COMPARE = Schema("compare", (
     _f("curves", "choice", "Curves at", "The rate of the curves", choices=tuple(CURVES_LABELS), labels=CURVES_LABELS,
        help="Each method at its own best rate from the sweep (a fair race: equal learning rates are not equal "
             "steps), or every method at the shared learning rate."),
-), lambda optimizer=None: {**presets.COMPARE, **({"optimizer": optimizer, "lr": presets.COMPARE_LR[optimizer],
+), lambda optimizer=None: {**presets.COMPARE, "text": presets.PLAYGROUND_EXTRA["text"],
+                           **({"optimizer": optimizer, "lr": presets.COMPARE_LR[optimizer],
                                                     "rates": presets.COMPARE_RATES[optimizer]} if optimizer else {})},
-   context=("optimizer",), rules=(_dim_rule, _eval_rule))
+   context=("optimizer",), rules=(_dim_rule, _eval_rule, _text_rule))
 
 LAMBDAS = _f("lams", "floats", "λ values", "Each λ value", lo=0.0, hi=1e6, max_items=8, url=None,
              help="Reconstruction weights of the sweep, comma-separated: Keller et al.'s λ (eq. 3).")

@@ -19,7 +19,7 @@ from flowlab import compare as C
 from flowlab import presets
 from flowlab.budget import duration_text, error_line, session_budget, size_text
 from flowlab.plots.compare import convergence_figure, lambda_figure, rate_figure
-from flowlab.settings import COMPARE, COMPARE_ND, LAMBDAS
+from flowlab.settings import COMPARE, COMPARE_ND, COMPARE_TEXT, LAMBDAS, literal, plain
 from flowlab.system import platform_name
 from pages._shared.ui import WARN, page_setup, sync_query, url_notes
 
@@ -28,6 +28,7 @@ page_setup()
 TICK_S = 0.15  # seconds between redraws while a job runs
 BUDGET_S = 0.5  # seconds of work per redraw
 W = {k: f"cmp_{k}" for k in COMPARE.keys}  # activation, init and eval_every have no widget: kept as the link gave them
+TEXT_KEPT = "cmp_text_kept"  # the typed text, kept while its input is hidden (Streamlit drops a hidden widget's state)
 PLAY, STOP, DOWNLOAD = ":material/play_arrow:", ":material/stop:", ":material/download:"
 FINDING = ":material/insights:"
 ss = st.session_state
@@ -45,7 +46,12 @@ def _load_url_settings():
     settings, notes = COMPARE.parse_query(st.query_params.to_dict())
     for k, key in W.items():
         ss[key] = list(settings[k]) if k == "methods" else _rates_text(settings[k]) if k == "rates" else settings[k]
+    ss[TEXT_KEPT] = settings["text"]
     ss["cmp_url_notes"], ss["cmp_loaded"] = notes, True
+
+
+def _keep_text():
+    ss[TEXT_KEPT] = ss[W["text"]]
 
 
 def _optimizer_changed():
@@ -87,6 +93,9 @@ running = ss.get("cmp_active") is not None
 with st.sidebar:
     st.header("Experiment")
     st.selectbox(**COMPARE.widget("density"), key=W["density"], disabled=running)
+    if ss[W["density"]] == COMPARE_TEXT:
+        ss[W["text"]] = ss[TEXT_KEPT]
+        st.text_input(**COMPARE.widget("text"), key=W["text"], disabled=running, on_change=_keep_text)
     nd = ss[W["density"]] == COMPARE_ND
     if not nd and ss[W["dim"]] != 2:
         ss[W["dim"]] = 2  # the toy densities are 2-D
@@ -110,7 +119,7 @@ with st.sidebar:
 
 url_notes(ss.get("cmp_url_notes"))
 
-values = {k: ss[key] for k, key in W.items()}
+values = {**{k: ss[key] for k, key in W.items() if k != "text"}, "text": ss[TEXT_KEPT]}
 try:
     settings, bad = C.CompareSettings(**values), None
 except ValueError as e:
@@ -121,7 +130,7 @@ if settings is not None:
     sync_query(settings.query())
     too_big = C.refusal_text(settings, budget)
 if bad:
-    st.error(bad)
+    st.error(plain(bad))  # may echo the typed text
 if ss.get("cmp_msg"):
     st.error(ss["cmp_msg"])
 
@@ -270,7 +279,7 @@ if ss.get("cmp_active") is None:
                        "conclusion": C.conclusion(curves, view), "summary": rows}
             d3.download_button("Summary (.json)", json.dumps(summary, indent=1), file_name=f"{stem}_summary.json",
                                mime="application/json", key="cmp_dl_json", icon=DOWNLOAD)
-            st.caption(f"Headless, the same figures and conclusion: `{s.command('convergence')}`")
+            st.caption(f"Headless, the same figures and conclusion: {literal(s.command('convergence'))}")
     sweep = ss.get("cmp_sweep")
     if sweep is not None and sweep.iteration > 0:
         with tab_sweep:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from flowlab.settings import literal
 from flowlab.system import read_results
 from pages._shared.ui import PAGES, page_setup
 
@@ -47,7 +48,7 @@ with right:
         st.caption(f"Made by FlowLab: a {record['layers']}-layer flow learning the {name} with the "
                    f"{record['method'].replace('_', '-')} gradient — the true density (left) and the learned one at "
                    f"step 0 and {record['frames'] - 1} more times up to step {record['steps']:,} (KL {record['kl']:.2f} "
-                   "nats at the end). Made with `python -m flowlab figure movie`.")
+                   f"nats at the end). Made with {literal(record.get('command', 'python -m flowlab figure movie'))}.")
 
 st.subheader("Every page", anchor=False)
 for page in PAGES:

@@ -133,3 +133,67 @@ def test_out_of_memory_while_running_is_one_line_and_writes_nothing(tmp_path, ca
     assert err == ("error: Stopped at iteration 0 of 3: this machine could not allocate 19 GiB; use fewer points, "
                    "inits or layers.\n")
     assert not os.path.exists(os.path.join(tmp_path, "sub"))
+
+
+# ---- the density of a typed text (issue 18) --------------------------------------------------------------------------
+def test_cli_convergence_on_typed_text(tmp_path, capsys):
+    out = os.path.join(tmp_path, "text")
+    assert F.main(["convergence", "--density", "text", "--text", "Hi", *TINY, "--rates", "0.02", "--out", out]) == 0
+    with open(out + ".csv") as f:
+        assert '"text": "Hi"' in f.readline()
+    printed = capsys.readouterr().out
+    assert '"method": "relative"' in printed and "conclusion: " in printed
+    # --text alone means the text density; with a toy it is an error, and so is bad text (check_text's sentence)
+    assert F.main(["convergence", "--text", "Ho", *TINY, "--rates", "0.02", "--out", out + "2"]) == 0
+    capsys.readouterr()
+    for argv, words in ((["--density", "moons", "--text", "Hi"], "--text applies to --density text only."),
+                        (["--text", " "], "Type some text to learn"),
+                        (["--text", "x" * 13], "--text: The text must have at most 12 characters")):
+        bad = os.path.join(tmp_path, "sub", "bad")
+        assert F.main(["convergence", *argv, "--out", bad]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1 and words in err, err
+        assert not os.path.exists(os.path.join(tmp_path, "sub"))
+
+
+# ---- the home page's movie -------------------------------------------------------------------------------------------
+def test_cli_movie_tiny_writes_a_gif_and_the_record_the_home_page_reads(tmp_path, capsys):
+    from PIL import Image
+
+    out = tmp_path / "home"
+    assert F.main(["movie", "--density", "moons", "--steps", "300", "--frames", "4", "--out", str(out),
+                   "--quiet"]) == 0
+    gif, rec = out / "moons.gif", json.loads((out / "moons.json").read_text())
+    assert gif.read_bytes()[:6] in (b"GIF87a", b"GIF89a") and gif.stat().st_size <= 5 * 2**20
+    with Image.open(gif) as im:
+        assert im.n_frames == rec["frames"] == 4  # step 0 and three chunk ends
+    assert {"label", "layers", "method", "steps", "frames", "kl", "command", "recorded"} <= set(rec)
+    assert rec["steps"] == 300 and rec["frame_steps"] == [0, 100, 200, 300] and rec["density"] == "moons"
+    assert isinstance(rec["kl"], float) and "--steps 300 --frames 4" in rec["command"]
+    assert "wrote" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--steps", "5"], "--steps must be between 100"),
+    (["--steps", "abc"], "--steps"),
+    (["--frames", "1"], "--frames must be between 2"),
+    (["--frames", "1000"], "--frames must be between 2"),
+    (["--density", "unicorn"], "--density: The density must be one of"),
+    (["--seed", "-1"], "--seed"),
+    (["--out", " "], "--out"),
+    (["--budget", "5"], "unrecognized"),
+])
+def test_every_bad_movie_argument_is_one_line_exit_2_nothing_created(tmp_path, capsys, argv, words):
+    out = os.path.join(tmp_path, "sub")
+    argv = argv if "--out" in argv else [*argv, "--out", out]
+    assert F.main(["movie", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and words in err, err
+    assert not os.path.exists(out)
+
+
+def test_movie_out_that_is_a_file_is_refused(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert F.main(["movie", "--out", str(blocker / "home")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err

@@ -71,3 +71,31 @@ def test_sampling_and_density_stay_small_at_large_sizes():
             - 1.5 * math.log(2 * math.pi) - math.log(4))
     want = np.log(np.sum(np.exp(comp), axis=0))
     np.testing.assert_allclose(small.log_prob(pts), want, rtol=1e-10)
+
+
+def test_text_points_on_an_empty_pixel_are_replaced_so_the_true_nll_stays_finite(monkeypatch):
+    """A float32 point can round onto an empty pixel next to the ink (log p = −inf); such points are dropped for the
+    next of the spare samples, in order, and the true NLL is −mean log p of the points kept."""
+    import dataclasses
+
+    import jax.numpy as jnp
+
+    from flowlab.compare import data
+    from flowlab.custom_densities import text_density
+
+    real = text_density("Hi")
+    x_all = real.sample(40 + data.SPARE, seed=0)
+    lp_all = np.asarray(real.log_prob(x_all.astype(np.float32)), np.float64)
+    lost = np.zeros(len(x_all), bool)
+    lost[[0, 5]] = True  # pretend these two rounded onto an empty pixel
+    lost_at = jnp.asarray(x_all[lost].astype(np.float32))
+
+    def log_prob(x):
+        hit = jnp.any(jnp.all(x[:, None, :] == lost_at[None], axis=-1), axis=1)
+        return jnp.where(hit, -jnp.inf, real.log_prob_fn(x))
+
+    monkeypatch.setattr(data, "text_density", lambda t: dataclasses.replace(real, log_prob_fn=log_prob))
+    x, nll = make_data(CompareSettings(density="text", text="Hi", points=40))
+    keep = np.flatnonzero(~lost)[:40]
+    np.testing.assert_array_equal(x, x_all[keep])
+    assert math.isfinite(nll) and abs(nll + np.mean(lp_all[keep])) < 1e-9

@@ -14,7 +14,8 @@ from flowlab import gradients as G
 from flowlab import metrics
 from flowlab.flow import FlowSpec, init_params
 from flowlab.plots.compare import convergence_figure, lambda_figure
-from flowlab.settings import COMPARE_ND
+from flowlab.custom_densities import text_density
+from flowlab.settings import COMPARE_ND, COMPARE_TEXT
 
 TINY = dict(inits=3, points=40, iters=4, layers=2, rates=(0.02,))  # one rate: the grid is {0.02} = {lr}
 
@@ -114,6 +115,23 @@ def test_high_dimensional_run_is_finite_and_timed():
     for d in c["methods"].values():
         assert np.all(np.isfinite(d["loss"])) and d["time"][-1] > 0 and np.all(np.diff(d["time"]) >= 0)
     assert np.isfinite(c["true_nll"]) and 0 < c["true_nll"] < 200
+
+
+def test_a_run_on_typed_text_has_the_texts_exact_nll():
+    """Issue 18: the density of a typed text like any toy; its true NLL is −mean log p of the very points trained on,
+    and it is finite (no point sits on an empty pixel)."""
+    s = C.CompareSettings(density=COMPARE_TEXT, text="Hi", **TINY)
+    run = C.ConvergenceRun(s).run()
+    lp = np.asarray(text_density("Hi").log_prob(run.x.astype(np.float32)), np.float64)
+    assert run.x.shape == (40, 2) and np.all(np.isfinite(lp))
+    np.testing.assert_allclose(run.true_nll, -np.mean(lp), rtol=1e-12)
+    c = run.curves()
+    assert c["settings"]["text"] == "Hi" and np.isfinite(c["true_nll"])
+    for d in c["methods"].values():
+        assert d["loss"].shape == (5, 3) and np.all(np.isfinite(d["loss"]))
+    x2, nll2 = C.make_data(s)  # the same settings give the same points
+    np.testing.assert_array_equal(x2, run.x)
+    assert nll2 == run.true_nll and C.make_data(C.CompareSettings(density=COMPARE_TEXT, text="Ho", **TINY))[1] != nll2
 
 
 # ---- divergence, progress, cancel -------------------------------------------------------------------------------------

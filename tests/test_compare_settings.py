@@ -11,13 +11,15 @@ from flowlab import compare as compare_package
 from flowlab import presets
 from flowlab.cli.figure import build_parser
 from flowlab.compare import CompareSettings
-from flowlab.settings import COMPARE, COMPARE_ND
+from flowlab.custom_densities import MAX_TEXT
+from flowlab.settings import COMPARE, COMPARE_ND, COMPARE_TEXT
 
 
 def test_fields_are_the_schema_keys_and_defaults_the_preset():
     assert tuple(f.name for f in dataclasses.fields(CompareSettings)) == COMPARE.keys
     d = CompareSettings().as_dict()
-    assert d == {**presets.COMPARE, "methods": list(presets.COMPARE["methods"]), "rates": list(presets.COMPARE["rates"])}
+    assert d == {**presets.COMPARE, "text": presets.PLAYGROUND_EXTRA["text"],
+                 "methods": list(presets.COMPARE["methods"]), "rates": list(presets.COMPARE["rates"])}
     assert CompareSettings().optimizer == "sgd" and CompareSettings().lr == presets.COMPARE_LR["sgd"]
 
 
@@ -40,6 +42,10 @@ def test_fields_are_the_schema_keys_and_defaults_the_preset():
     (dict(seed=-1), "seed"),
     (dict(iters=5, eval_every=10), "cannot exceed"),
     (dict(init="zeros"), "initialisation"),
+    (dict(density=COMPARE_TEXT, text=""), "Type some text to learn"),
+    (dict(density=COMPARE_TEXT, text="   "), "Type some text to learn"),
+    (dict(density=COMPARE_TEXT, text="x" * (MAX_TEXT + 1)), f"at most {MAX_TEXT} characters"),
+    (dict(density=COMPARE_TEXT, dim=3), "text density is 2-D"),
 ])
 def test_bad_settings_raise_one_sentence(kw, match):
     with pytest.raises(ValueError, match=match) as e:
@@ -97,6 +103,40 @@ def test_command_reproduces_the_settings_on_the_command_line():
     assert cmd.startswith("python -m flowlab figure convergence ") and cmd.endswith("--out runs/x")
     args = build_parser().parse_args(cmd.split()[4:])
     assert CompareSettings(**COMPARE.from_args(args)) == s
+
+
+# ---- the density of a typed text (issue 18) --------------------------------------------------------------------------
+def test_a_text_link_carries_the_text_and_a_toy_link_does_not():
+    s = CompareSettings(density=COMPARE_TEXT, text="Hi there", points=50)
+    q = s.query()
+    assert q["density"] == "text" and q["text"] == "Hi there"
+    got, notes = COMPARE.parse_query(q)
+    assert notes == [] and CompareSettings(**got) == s
+    toy = CompareSettings(text="ignored").query()  # the text applies only to the text density
+    assert "text" not in toy and COMPARE.parse_query(toy)[0]["text"] == presets.PLAYGROUND_EXTRA["text"]
+    assert CompareSettings(density="moons", text="").text == ""  # no check where it does not apply
+
+
+def test_bad_text_from_a_link_falls_back_with_one_note():
+    long = "A" * (MAX_TEXT + 5)
+    got, notes = COMPARE.parse_query({"density": "text", "text": long})
+    assert got["text"] == presets.PLAYGROUND_EXTRA["text"] and len(notes) == 1
+    assert repr(long) in notes[0] and f"at most {MAX_TEXT} characters" in notes[0] and "\n" not in notes[0]
+    got, notes = COMPARE.parse_query({"density": "text", "text": ""})
+    assert got["text"] == presets.PLAYGROUND_EXTRA["text"]
+    assert len(notes) == 1 and notes[0].startswith("Type some text to learn") and "Using text = 'FLOW'" in notes[0]
+    CompareSettings(**got)  # what the link falls back to is valid
+
+
+def test_the_text_command_round_trips_through_a_shell():
+    import shlex
+
+    s = CompareSettings(density=COMPARE_TEXT, text="Hi 'you'", inits=2, iters=3, points=40)
+    cmd = s.command("convergence", out="runs/x", png=False)
+    assert "--text " in cmd and "--dim" in cmd
+    args = build_parser().parse_args(shlex.split(cmd)[4:])
+    assert CompareSettings(**COMPARE.from_args(args)) == s
+    assert "--text" not in CompareSettings().command()  # a toy's command has no text
 
 
 def test_the_compare_package_imports_no_plots():

@@ -150,6 +150,22 @@ def test_a_link_carries_only_the_settings_of_its_data_source():
     assert s["bandwidth"] == PLAYGROUND["bandwidth"].hi and len(notes) == 1
 
 
+def test_compare_takes_the_playgrounds_text_field_for_its_text_density():
+    """One text field: the same label, length bound, widget and CLI option on both pages; on Compare it applies when
+    the density is "text" (the Playground's when the data source is)."""
+    c, p = COMPARE["text"], PLAYGROUND["text"]
+    assert (c.label, c.hi, c.help, c.query_key, c.cli) == (p.label, p.hi, p.help, p.query_key, p.cli)
+    assert COMPARE.widget("text") == PLAYGROUND.widget("text")
+    assert c.applies({"density": "text"}) and not c.applies({"density": "moons"})
+    assert p.applies({"source": "text"}) and not p.applies({"density": "text"})
+    assert "text" in COMPARE["density"].options() and COMPARE.defaults()["text"] == presets.PLAYGROUND_EXTRA["text"]
+    s, notes = COMPARE.parse_query({"density": "text", "text": "Hi"})
+    assert notes == [] and (s["density"], s["text"]) == ("text", "Hi")
+    assert COMPARE.dump_query(s)["text"] == "Hi" and "text" not in COMPARE.dump_query({**s, "density": "moons"})
+    with pytest.raises(ValueError, match="Type some text to learn"):
+        COMPARE.check({"density": "text", "text": ""})
+
+
 @pytest.mark.parametrize("text", ["www.evil.com", "see http://x.io/a?b=1", "[a](http://b.c) ![i](x.png) *em* <b>b</b>",
                                   "$x^2$ a@b.com `code`", "1,000 steps at 0.001 (λ = 2)"])
 def test_plain_escapes_every_markdown_construct_and_keeps_the_text(text):

@@ -3,7 +3,7 @@
     python -m flowlab densities                         the density registry
     python -m flowlab train --density moons --budget 60 --out runs/moons
     python -m flowlab bench --help                      gradient cost against D (the Timing page)
-    python -m flowlab figure --help                     convergence figures (the Compare page)
+    python -m flowlab figure --help                     Compare's figures; the home page's training movie
 
 Every bad argument is one line on stderr and exit status 2, before anything is created."""
 from __future__ import annotations
@@ -16,7 +16,7 @@ from flowlab.densities import REGISTRY
 
 COMMANDS = {"densities": (None, "list the densities"), "train": ("flowlab.cli.train", "train a flow on a density"),
             "bench": ("flowlab.cli.bench", "time gradient methods against the dimension"),
-            "figure": ("flowlab.cli.figure", "convergence figures of the Compare page")}
+            "figure": ("flowlab.cli.figure", "the Compare page's figures and the home page's training movie")}
 
 
 class Parser(argparse.ArgumentParser):

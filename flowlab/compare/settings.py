@@ -1,20 +1,22 @@
 """The settings of one Compare experiment: a frozen dataclass over the ``flowlab.settings.COMPARE`` schema.
 
-The field names are the schema's keys (``inits``, ``iters``, ``points``, ``optimizer`` "sgd" | "adam", ``rates`` the
+The field names are the schema's keys (``density`` a toy, "text" (the density of the typed ``text``) or the
+high-dimensional mixture, ``inits``, ``iters``, ``points``, ``optimizer`` "sgd" | "adam", ``rates`` the
 learning-rate sweep, ``curves`` "best" | "shared", ...) and the defaults are ``flowlab.presets.COMPARE``; every value
 is checked by ``COMPARE.check`` (one sentence on error), so the page, the URL, the command line and code made
 settings all obey the same bounds and rules."""
 from __future__ import annotations
 
+import shlex
 from dataclasses import asdict, dataclass, fields
 
 from .. import presets
 from ..activations import make_activation
 from ..chunk import divergence_threshold
 from ..flow import FlowSpec
-from ..settings import COMPARE, COMPARE_ND
+from ..settings import COMPARE, COMPARE_ND, COMPARE_TEXT
 
-_D = presets.COMPARE
+_D = {**presets.COMPARE, "text": COMPARE.defaults()["text"]}
 
 EVALS_PER_RUN = 100  # above D = 32 the loss is evaluated about this many times per run (an evaluation costs a step)
 MAX_EVALS = 2000  # up to D = 32 every step is evaluated, in runs of up to this many steps (bounds the history)
@@ -33,6 +35,7 @@ class CompareSettings:
     """Settings of one convergence experiment; an invalid value raises ValueError with one sentence."""
 
     density: str = _D["density"]
+    text: str = _D["text"]  # the text whose density is learned when ``density`` is "text"
     dim: int = _D["dim"]
     layers: int = _D["layers"]
     optimizer: str = _D["optimizer"]
@@ -76,6 +79,11 @@ class CompareSettings:
         return self.density == COMPARE_ND
 
     @property
+    def text_density(self) -> bool:
+        """The density is the typed text's (``flowlab.custom_densities.text_density``)."""
+        return self.density == COMPARE_TEXT
+
+    @property
     def spec(self) -> FlowSpec:
         return FlowSpec(self.dim, self.layers, make_activation(self.activation))
 
@@ -90,9 +98,11 @@ class CompareSettings:
 
     def command(self, kind: str = "convergence", out: str = "runs/compare", png: bool = True) -> str:
         """The headless command that draws the same figure: ``python -m flowlab figure KIND --key value ...`` with
-        every setting the command line offers (the schema's flags)."""
+        every setting the command line offers that applies (the text only for the text density), quoted for a
+        shell."""
         d = self.as_dict()
-        args = [f"{f.flag} {f.dump(d[f.key])}" for f in COMPARE.fields if f.cli]
+        args = [f"{f.flag} {shlex.quote(f.dump(d[f.key]))}" for f in COMPARE.fields
+                if f.cli and (f.applies is None or f.applies(d))]
         return " ".join(["python -m flowlab figure", kind, *args, "--out", out] + (["--png"] if png else []))
 
 

@@ -200,6 +200,51 @@ def test_lambda_sweep_tiny():
 
 
 
+# ---- the density of a typed text (issue 18) --------------------------------------------------------------------------
+def test_the_text_input_appears_for_the_text_density_and_keeps_its_text():
+    at = app(TINY)
+    assert not [t for t in at.text_input if t.key == "cmp_text"]  # a toy: no text input, no text in the link
+    assert "text" not in at.query_params
+    at.selectbox(key="cmp_density").set_value("text").run()
+    no_errors(at)
+    assert at.text_input(key="cmp_text").value == presets.PLAYGROUND_EXTRA["text"]
+    at.text_input(key="cmp_text").set_value("Hi").run()
+    assert at.query_params["density"] == "text" and at.query_params["text"] == "Hi"
+    at.selectbox(key="cmp_density").set_value("moons").run()  # hidden: the typed text is kept, not in the link
+    no_errors(at)
+    assert "text" not in at.query_params
+    at.selectbox(key="cmp_density").set_value("text").run()
+    no_errors(at)
+    assert at.text_input(key="cmp_text").value == "Hi" and at.query_params["text"] == "Hi"
+    help_text = at.selectbox(key="cmp_density").help
+    assert "Pictures and drawings" in help_text and "Playground" in help_text
+
+
+def test_a_tiny_run_on_typed_text_from_a_link():
+    at = run_to_end(app({**TINY, "density": "text", "text": "Hi"}))
+    no_errors(at)
+    job = at.session_state["cmp_job"]
+    assert job.done and job.settings.text == "Hi" and job.settings.density == "text"
+    curves = job.curves()
+    assert np.isfinite(curves["true_nll"])
+    assert all(np.all(np.isfinite(d["loss"])) for d in curves["methods"].values())
+    assert len(at.get("plotly_chart")) == 2
+    assert any("--density text --text Hi" in c.value for c in at.caption)  # the headless command carries the text
+
+
+def test_bad_text_is_one_sentence_and_blocks_run():
+    long = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    at = app({**TINY, "density": "text", "text": long})
+    no_errors(at)
+    notes = [seen(w.value) for w in at.warning]
+    assert len(notes) == 1 and "\n" not in notes[0] and long in notes[0] and "at most 12 characters" in notes[0]
+    assert at.text_input(key="cmp_text").value == "FLOW" and at.query_params["text"] == "FLOW"
+    at.text_input(key="cmp_text").set_value("").run()
+    assert not at.exception
+    assert [seen(e.value) for e in at.error] == ["Type some text to learn, e.g. FLOW."]
+    assert at.button(key="cmp_run_btn").disabled
+
+
 # ---- the budget (issue 16) ------------------------------------------------------------------------------------------
 ISSUE_LINK = {"density": "gaussian_mixture_nd", "dim": "128", "layers": "20", "inits": "20", "points": "20000"}
 OOM = "RESOURCE_EXHAUSTED: Out of memory while trying to allocate 20615843020 bytes."
