@@ -34,6 +34,7 @@ GRID_N = 64  # the learned density's resolution on the page (64² points: one ji
 N_SAMPLES = 600  # samples from the flow on the page
 LIVE_TEST_POINTS = 2000  # held-out points evaluated after every chunk while training live
 LIVE_CHUNK_SCALE = 2.0  # chunks twice the cost model's reference: still several snapshots a second
+REARM_RATIO = 1.5  # a live page re-arms its redraw timer when the interval it should use differs this much
 
 
 def data_plot_range(points, margin: float = 0.15):
@@ -127,6 +128,13 @@ def _and(items) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def needs_rearm(armed: float, wanted: float) -> bool:
+    """Whether a live page whose redraw timer runs every ``armed`` s should re-arm it for ``wanted`` s (a timer is
+    set when the whole page runs): when they differ by ``REARM_RATIO`` or more, so a class starting together, or a
+    session let in from the line, redraws at the rate the server can keep, without reruns for every small change."""
+    return max(armed, wanted) >= REARM_RATIO * min(armed, wanted)
+
+
 def steps_line(snap: Snapshot, layers: int) -> str | None:
     """For deep flows, one line on what the depth costs here: steps per second measured in this session."""
     if layers < 100 or not math.isfinite(snap.steps_per_s):
@@ -210,12 +218,10 @@ class PlaygroundSession:
     # ---- the worker ---------------------------------------------------------------------------------------------------
     def _build_args(self) -> tuple:
         s = self.settings
-        sched = self.scheduler or default_scheduler()
-        stats = sched.stats()
-        # sessions share the slots chunk by chunk: with more of them, shorter chunks keep each page moving
-        share = max(1.0, (stats["active"] + stats["waiting"] + 1) / stats["slots"])
+        # the chunk does not depend on how many sessions train now: every session of the same settings shares one
+        # compiled chunk, and a turn is the same number of steps for everyone (fair in steps, not only in turns)
         kw = dict(layers=s["layers"], method=s["method"], activation=s["activation"], batch=s["batch"],
-                  chunk=chunk_steps_for(s["layers"], s["batch"], s["method"], LIVE_CHUNK_SCALE / share),
+                  chunk=chunk_steps_for(s["layers"], s["batch"], s["method"], LIVE_CHUNK_SCALE),
                   seed=s["seed"], init=s["init"],
                   **{k: s[k] for k in HYPER})
         if self.data is not None:
@@ -237,9 +243,11 @@ class PlaygroundSession:
             self.sent = 0
         return self.worker
 
-    def redraw_interval(self) -> float:
-        """Seconds between redraws of the live panels: longer when many sessions train on this server."""
-        return (self.scheduler or default_scheduler()).redraw_interval()
+    def redraw_interval(self, snap: Snapshot | None = None) -> float:
+        """Seconds between redraws of the live panels: longer when many sessions train on this server, and long
+        while this one waits in line (``snap.state == "queued"``)."""
+        queued = snap is not None and snap.state == "queued"
+        return (self.scheduler or default_scheduler()).redraw_interval(queued=queued)
 
     def snapshot(self) -> Snapshot:
         """The newest snapshot of this session's training (an empty one before the first Train)."""

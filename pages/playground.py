@@ -21,7 +21,8 @@ from flowlab.plots.export import standalone_html
 from flowlab.plots.gif import density_gif, density_picture
 from flowlab.plots.live import density_panel, points_panel, samples_panel
 from flowlab.plots.playground import compare_figure, learned_figure, live_curves_figure
-from flowlab.session import PlaygroundSession, divergence_advice, follow_choice, repeated_points, steps_line
+from flowlab.session import (PlaygroundSession, divergence_advice, follow_choice, needs_rearm, repeated_points,
+                             steps_line)
 from flowlab.settings import MAX_NAME_CHARS, PLAYGROUND, literal, plain
 from flowlab.system import read_results
 from pages._shared.live import draw_canvas, live_panels
@@ -313,7 +314,7 @@ def _publish_model(snap):
                            "source": "playground"}
 
 
-tick = sess.redraw_interval()  # 0.2 s with a few sessions, up to 1 s when many train here
+tick = sess.redraw_interval(snap0)  # 0.2 s with a few sessions, up to 0.8 s when many train here, 2 s in line
 
 
 @st.fragment(run_every=tick if ready and busy0 else None)
@@ -358,6 +359,8 @@ def live():
         st.info("Press **Train** (or **Step**) to build the flow; the learned density and its samples appear next "
                 "to the target.")
     if busy0 and not busy:  # the run ended on its own (divergence, idle pause) or was paused: redraw the page
+        st.rerun(scope="app")
+    if busy0 and busy and needs_rearm(tick, sess.redraw_interval(snap)):  # the load changed, or let in from the line
         st.rerun(scope="app")
     ss["pg_last_snap"] = snap
 

@@ -14,7 +14,7 @@ def test_admission_line_and_leave():
     s.leave(a)  # a pauses: the first in line is admitted
     assert s.place(c) == 0 and s.place(d) == 1 and s.place(a) == -1
     s.leave(d)
-    assert s.stats() == {"slots": 1, "max_active": 2, "active": 2, "waiting": 0, "busy": 0}
+    assert s.stats() == {"slots": 1, "max_active": 2, "active": 2, "waiting": 0, "busy": 0, "building": 0}
 
 
 def test_environment_sets_the_bounds(monkeypatch):
@@ -77,3 +77,91 @@ def test_a_wait_for_a_turn_ends_when_it_is_cancelled():
         assert s.stats()["busy"] == 1
     with s.turn("c"):  # the cancelled waiter left the line: the next one is served
         pass
+
+
+def _waiter(s, name, order, errors, **kw):
+    def run():
+        try:
+            with s.turn(name, **kw):
+                order.append(name)
+        except Exception as e:  # noqa: BLE001 - the test reads what happened
+            errors.append((name, type(e).__name__))
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+
+
+def _until(cond):
+    for _ in range(2000):
+        if cond():
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def test_builds_and_chunks_alternate_so_a_class_starting_together_does_not_stall_the_trainers():
+    """Issue 19's stall: 20 builds queued ahead of every chunk turn held the only slot for half a minute."""
+    s = Scheduler(slots=1, max_active=10)
+    order, errors, threads = [], [], []
+    holder = s.turn("x")  # a chunk holds the slot while the others line up
+    holder.__enter__()
+    for name, build in (("b1", True), ("b2", True), ("b3", True), ("c1", False), ("c2", False)):
+        threads.append(_waiter(s, name, order, errors, build=build))
+        assert _until(lambda n=len(threads): len(s._waiting) == n)
+    assert s.stats()["building"] == 3
+    holder.__exit__(None, None, None)
+    for t in threads:
+        t.join(10)
+    assert not errors and order == ["b1", "c1", "b2", "c2", "b3"]
+
+
+def test_a_deferred_wait_keeps_its_place_and_does_not_block_the_line():
+    from flowlab.runtime.scheduler import TurnDeferred
+
+    s = Scheduler(slots=1, max_active=10)
+    mail = threading.Event()
+    order, errors = [], []
+    holder = s.turn("x")
+    holder.__enter__()
+    a = _waiter(s, "a", order, errors, deferred=mail.is_set)
+    assert _until(lambda: len(s._waiting) == 1)
+    b = _waiter(s, "b", order, errors)
+    assert _until(lambda: len(s._waiting) == 2)
+    mail.set()
+    s.wake()  # a message arrived: a reads it at once instead of after the turn in progress
+    a.join(10)
+    assert errors == [("a", TurnDeferred.__name__)] and order == []
+    mail.clear()
+    a = _waiter(s, "a", order, errors)  # back after reading its message: still ahead of b
+    assert _until(lambda: len(s._waiting) == 2)
+    holder.__exit__(None, None, None)
+    for t in (a, b):
+        t.join(10)
+    assert order == ["a", "b"]
+
+    # a worker that stepped out and has not come back yet is skipped, not waited for
+    holder = s.turn("x")
+    holder.__enter__()
+    mail.set()
+    errors.clear()
+    order.clear()
+    a = _waiter(s, "a", order, errors, deferred=mail.is_set)
+    a.join(10)
+    b = _waiter(s, "b", order, errors)
+    assert _until(lambda: len(s._waiting) == 1)
+    holder.__exit__(None, None, None)
+    b.join(10)
+    assert order == ["b"] and errors == [("a", TurnDeferred.__name__)]
+    s.leave("a")  # it paused after reading its message: it leaves the line for good
+    assert "a" not in s._turns
+
+
+def test_redraw_interval_grows_with_the_sessions_and_is_capped_below_one_second():
+    from flowlab.runtime.scheduler import REDRAW_BASE_S, REDRAW_MOST_S, REDRAW_QUEUED_S
+
+    s = Scheduler(slots=1, max_active=5)
+    assert s.redraw_interval() == REDRAW_BASE_S
+    for i in range(20):  # 5 train, 15 wait in line: all of them redraw
+        s.join(f"w{i}")
+    assert s.redraw_interval() == REDRAW_MOST_S and REDRAW_MOST_S < 1.0  # >= 1 redraw/s with a margin
+    assert s.redraw_interval(queued=True) == REDRAW_QUEUED_S

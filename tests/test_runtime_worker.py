@@ -248,3 +248,122 @@ def test_workers_stopped_while_waiting_behind_a_long_build_end_at_once():
     release.set()
     first.join(5)
     assert not first.alive
+
+
+def test_pause_is_read_while_waiting_for_a_turn():
+    """Issue 19: Pause waited until the worker's turn came (6 s at 10 sessions, never at 20)."""
+    sched = Scheduler(slots=1, max_active=4)
+    t = FakeTrainer()
+    w = TrainingWorker(lambda: t, sched, publish_s=0.0)
+    holder = sched.turn("another session's chunk")
+    try:
+        assert wait_for(lambda: w.snapshot().state == "idle")
+        holder.__enter__()  # the only slot is taken for as long as this test likes
+        w.start()
+        assert wait_for(lambda: w.snapshot().state == "running")  # admitted, told so before its first turn
+        w.pause()
+        assert wait_for(lambda: w.snapshot().handled == 2 and w.snapshot().state == "idle")
+        assert w.snapshot().step == 0 and sched.stats()["active"] == 0 and sched.stats()["busy"] == 1
+    finally:
+        holder.__exit__(None, None, None)
+        w.stop()
+        w.join(5)
+
+
+def test_a_message_while_waiting_keeps_the_place_in_line():
+    sched = Scheduler(slots=1, max_active=4)
+    order = []
+
+    class Recording(FakeTrainer):
+        def __init__(self, name):
+            self.name = name
+            super().__init__()
+
+        def run_chunk(self):
+            order.append(self.name)
+            return super().run_chunk()
+
+    ta, tb = Recording("a"), Recording("b")
+    a = TrainingWorker(lambda: ta, sched, publish_s=0.0)
+    b = TrainingWorker(lambda: tb, sched, publish_s=0.0)
+    holder = sched.turn("x")
+    try:
+        assert wait_for(lambda: a.snapshot().state == "idle" and b.snapshot().state == "idle")
+        holder.__enter__()
+        a.start()
+        assert wait_for(lambda: a.snapshot().state == "running" and a in sched._waiting)
+        b.start()
+        assert wait_for(lambda: b.snapshot().state == "running" and b in sched._waiting)
+        a.set_hyper(lr=0.5)  # read at once, and a stays ahead of b
+        assert wait_for(lambda: a.snapshot().handled == 2 and a in sched._waiting)
+        assert ta.hyper_kw["lr"] == 0.5 and order == []
+        holder.__exit__(None, None, None)
+        assert wait_for(lambda: len(order) >= 2)
+        assert order[:2] == ["a", "b"]
+    finally:
+        for w in (a, b):
+            w.stop()
+        for w in (a, b):
+            w.join(5)
+
+
+def test_a_worker_in_line_republishes_its_view_without_recomputing_it():
+    """Ten queued workers each recomputed the learned density every 0.2 s, outside the slots."""
+    sched = Scheduler(slots=1, max_active=1)
+    gate = threading.Event()
+    views = []
+
+    def view(trainer):
+        views.append(trainer.step)
+        return {"step": trainer.step}
+
+    first = TrainingWorker(lambda: FakeTrainer(gate=gate), sched, publish_s=0.0)
+    second = TrainingWorker(lambda: FakeTrainer(), sched, publish_s=0.0, view=view)
+    try:
+        assert wait_for(lambda: second.snapshot().state == "idle")
+        first.start()
+        assert wait_for(lambda: sched.place(first) == 0)
+        second.start()
+        assert wait_for(lambda: second.snapshot().state == "queued")
+        for lr in (0.1, 0.2, 0.3):  # each message is read and republished while in line
+            second.set_hyper(lr=lr)
+        assert wait_for(lambda: second.snapshot().handled == 4)
+        snap = second.snapshot()
+        assert snap.state == "queued" and snap.view == {"step": 0} and views == [0]
+        first.pause()
+        gate.set()
+        assert wait_for(lambda: second.snapshot().step > 0)
+        assert views[-1] == second.snapshot().step  # new weights: a new view
+    finally:
+        for w in (first, second):
+            w.stop()
+        gate.set()
+        for w in (first, second):
+            w.join(5)
+
+
+def test_queue_note_counts_in_words():
+    from flowlab.runtime.worker import queue_note
+
+    assert "(1 session trains at once" in queue_note(2, 1)
+    assert "#3 in line (10 sessions train at once" in queue_note(3, 10)
+
+
+def test_a_step_reads_as_training_until_its_chunk_is_done():
+    """The page stops redrawing when the worker has read every message and is not training: a Step must not look
+    finished before its chunk ran (the page would keep showing the old step)."""
+    gate = threading.Event()
+    t = FakeTrainer(gate=gate)
+    w = make(t, publish_s=0.0)
+    try:
+        assert wait_for(lambda: w.snapshot().state == "idle")
+        w.step()
+        assert t.entered.wait(5)  # inside the step's chunk
+        snap = w.snapshot()
+        assert snap.handled == 1 and snap.state == "running" and snap.step == 0
+        gate.set()
+        assert wait_for(lambda: w.snapshot().step == CHUNK and w.snapshot().state == "paused")
+    finally:
+        w.stop()
+        gate.set()
+        w.join(5)

@@ -9,7 +9,7 @@ from flowlab import presets
 from flowlab.runtime.scheduler import Scheduler
 from flowlab.runtime.worker import Snapshot
 from flowlab.session import (GRID_N, PlaygroundSession, PlaygroundView, data_plot_range, data_zmax, density_zmax,
-                             divergence_advice, follow_choice, repeated_points, steps_line)
+                             divergence_advice, follow_choice, needs_rearm, repeated_points, steps_line)
 from flowlab.settings import PLAYGROUND
 from flowlab.train import Divergence, build_trainer
 
@@ -146,3 +146,32 @@ def test_divergence_advice_and_deep_flow_line():
     assert "**The data:** 30 of your 230" in a and "learning rate" not in a
     assert steps_line(Snapshot(steps_per_s=120.0), 200).startswith("200 layers: this session trains 120 ")
     assert steps_line(Snapshot(steps_per_s=120.0), 50) is None
+
+
+def test_the_chunk_does_not_depend_on_how_many_sessions_train():
+    """Chunks shortened by the load at build time gave each session of a class its own chunk length (a compile
+    each, inside the only slot) and unequal steps per turn."""
+    sched = Scheduler(slots=1, max_active=10)
+    quiet, busy = PlaygroundSession(scheduler=sched), PlaygroundSession(scheduler=sched)
+    quiet.update(tiny())
+    chunk = quiet._build_args()[1]["chunk"]
+    for i in range(20):
+        sched.join(f"session {i}")
+    busy.update(tiny())
+    assert busy._build_args()[1]["chunk"] == chunk
+
+
+def test_redraw_timer_follows_the_load_and_the_line():
+    from flowlab.runtime.scheduler import REDRAW_BASE_S, REDRAW_MOST_S, REDRAW_QUEUED_S
+
+    sched = Scheduler(slots=1, max_active=10)
+    s = PlaygroundSession(scheduler=sched)
+    assert s.redraw_interval(Snapshot(state="running")) == REDRAW_BASE_S
+    assert s.redraw_interval(Snapshot(state="queued")) == REDRAW_QUEUED_S
+    for i in range(20):
+        sched.join(f"session {i}")
+    busy = s.redraw_interval(Snapshot(state="running"))
+    assert busy == REDRAW_MOST_S
+    # a page armed when it was alone (or in line) re-arms; small changes of the load do not rerun the page
+    assert needs_rearm(REDRAW_BASE_S, busy) and needs_rearm(REDRAW_QUEUED_S, busy)
+    assert not needs_rearm(busy, 0.9 * busy) and not needs_rearm(busy, busy)

@@ -1,11 +1,16 @@
 """One process-wide scheduler for the training workers of every session.
 
-Two bounds: at most ``slots`` chunks run at the same moment (by default one per usable CPU core but one — the
+Two bounds: at most ``slots`` computations run at the same moment (by default one per usable CPU core but one — the
 process's affinity capped by a container's CPU quota: a chunk runs no faster on two XLA threads, JAX releases the
 GIL so chunks run truly side by side, and the last core is left to the web server, which must keep redrawing every
 page), and at most ``max_active`` sessions train at all.  Active sessions take turns for a slot in arrival order,
 one chunk per turn, so throughput is shared fairly; a session that asks to train while ``max_active`` others do
-waits in line and is told its place.  Settings: ``FLOWLAB_TRAIN_SLOTS`` and ``FLOWLAB_MAX_TRAINERS`` (environment), else the defaults below."""
+waits in line and is told its place.  Builds (sampling data, the first initialisation, compiling) take slots too,
+from their own line: when both lines wait, builds and chunks alternate, so a class pressing Train at once neither
+stalls the sessions already training behind a row of builds nor waits for every one of them to finish.  A worker
+with a message for it (Pause, a new learning rate) steps out of the line for a moment and keeps its place
+(``TurnDeferred``).  Settings: ``FLOWLAB_TRAIN_SLOTS`` and ``FLOWLAB_MAX_TRAINERS`` (environment), else the
+defaults below."""
 from __future__ import annotations
 
 import os
@@ -18,6 +23,10 @@ from typing import Callable
 from ..system import usable_cpus
 
 ACTIVE_PER_SLOT = 10  # default admission: this many training sessions per slot
+REDRAW_BASE_S = 0.2  # seconds between a live page's redraws with a few sessions
+REDRAW_PER_SESSION_S = 0.08  # ... plus this per session training or building here (each redraw is a script run)
+REDRAW_MOST_S = 0.8  # ... never longer: the goal is >= 1 redraw/s per training session, with a margin for jitter
+REDRAW_QUEUED_S = 2.0  # a session waiting in line redraws this seldom: only its place changes
 
 
 def _env_int(name: str, default: int) -> int:
@@ -29,7 +38,11 @@ def _env_int(name: str, default: int) -> int:
 
 
 class TurnCancelled(Exception):
-    """The worker waiting for a turn was stopped."""
+    """The worker waiting for a turn was stopped; it left the line."""
+
+
+class TurnDeferred(Exception):
+    """The worker waiting for a turn has a message to read first; it keeps its place in the line."""
 
 
 class Scheduler:
@@ -42,8 +55,12 @@ class Scheduler:
         self._cv = threading.Condition()
         self._active: list = []  # admitted workers, in order of admission
         self._line: deque = deque()  # workers waiting for admission
-        self._turns: deque = deque()  # admitted workers waiting for a slot, first come first served
+        self._turns: deque = deque()  # admitted workers waiting for a slot for a chunk, first come first served
+        self._builds: deque = deque()  # workers waiting for a slot to build
+        self._waiting: set = set()  # workers inside turn() now (one that deferred keeps its place, skipped meanwhile)
         self._busy = 0
+        self._building = 0  # builds holding a slot
+        self._last_build = False  # the last slot granted went to a build
 
     # ---- admission --------------------------------------------------------------------------------------------------
     def join(self, worker) -> int:
@@ -70,8 +87,9 @@ class Scheduler:
                 self._active.remove(worker)
             if worker in self._line:
                 self._line.remove(worker)
-            if worker in self._turns:
-                self._turns.remove(worker)
+            for line in (self._turns, self._builds):
+                if worker in line:
+                    line.remove(worker)
             self._admit()
             self._cv.notify_all()
 
@@ -80,43 +98,72 @@ class Scheduler:
             self._active.append(self._line.popleft())
 
     # ---- turns -------------------------------------------------------------------------------------------------------
+    def _next(self):
+        """The worker to get the next free slot: the first one waiting in the build line or in the chunk line;
+        when both wait, the lines alternate."""
+        build = next((w for w in self._builds if w in self._waiting), None)
+        chunk = next((w for w in self._turns if w in self._waiting), None)
+        if build is not None and (chunk is None or not self._last_build):
+            return build
+        return chunk
+
     @contextmanager
-    def turn(self, worker, cancelled: Callable[[], bool] | None = None):
-        """Hold one slot for one chunk; yields the seconds waited for it.  Turns go in arrival order.  A wait ends
-        with ``TurnCancelled`` as soon as ``cancelled()`` is true (a worker stopped while in line must not stay
-        queued behind a long compile)."""
+    def turn(self, worker, cancelled: Callable[[], bool] | None = None, deferred: Callable[[], bool] | None = None,
+             build: bool = False):
+        """Hold one slot for one chunk (``build``: for building a trainer); yields the seconds waited for it.  Turns
+        go in arrival order, builds and chunks alternating.  The wait ends with ``TurnCancelled`` (the place is
+        given up) as soon as ``cancelled()`` is true (a worker stopped while in line must not stay queued behind a
+        long compile), and with ``TurnDeferred`` (the place is kept for the next call) when ``deferred()`` is true
+        and the slot is not free for this worker yet: its messages are read within one turn, not after it."""
         t0 = self.clock()
+        line = self._builds if build else self._turns
         with self._cv:
-            self._turns.append(worker)
-            while not (self._turns[0] is worker and self._busy < self.slots):
-                if cancelled is not None and cancelled():
-                    self._turns.remove(worker)
-                    self._cv.notify_all()
-                    raise TurnCancelled
-                self._cv.wait(0.5)
-            self._turns.popleft()
+            if worker not in line:
+                line.append(worker)
+            self._waiting.add(worker)
+            try:
+                while not (self._busy < self.slots and self._next() is worker):
+                    if cancelled is not None and cancelled():
+                        line.remove(worker)
+                        raise TurnCancelled
+                    if deferred is not None and deferred():
+                        raise TurnDeferred
+                    self._cv.wait(0.5)
+            finally:
+                self._waiting.discard(worker)
+                self._cv.notify_all()
+            line.remove(worker)
             self._busy += 1
-            self._cv.notify_all()
+            self._building += build
+            self._last_build = build
         try:
             yield self.clock() - t0
         finally:
             with self._cv:
                 self._busy -= 1
+                self._building -= build
                 self._cv.notify_all()
 
-    def redraw_interval(self, base: float = 0.2, per_session: float = 0.08, most: float = 1.0) -> float:
-        """Seconds between a live page's redraws: ``base`` with a few sessions, longer as more train (each redraw
-        costs the server a script run and the browser a frame), never longer than ``most``."""
+    def wake(self):
+        """A worker got a message: waiters check ``cancelled`` and ``deferred`` now rather than at the next poll."""
         with self._cv:
-            active = len(self._active)
-        return min(most, max(base, per_session * active))
+            self._cv.notify_all()
+
+    def redraw_interval(self, queued: bool = False) -> float:
+        """Seconds between a live page's redraws: ``REDRAW_BASE_S`` with a few sessions, ``REDRAW_PER_SESSION_S``
+        more per session training, waiting or building here (each redraw costs the server a script run and the
+        browser a frame), never longer than ``REDRAW_MOST_S``; ``REDRAW_QUEUED_S`` for a session waiting in line."""
+        if queued:
+            return REDRAW_QUEUED_S
+        with self._cv:
+            n = len(self._active) + len(self._line) + len(self._builds) + self._building
+        return min(REDRAW_MOST_S, max(REDRAW_BASE_S, REDRAW_PER_SESSION_S * n))
 
     def stats(self) -> dict:
         with self._cv:
             return {"slots": self.slots, "max_active": self.max_active, "active": len(self._active),
-                    "waiting": len(self._line), "busy": self._busy}
-
-
+                    "waiting": len(self._line), "busy": self._busy,
+                    "building": len(self._builds) + self._building}
 _DEFAULT: Scheduler | None = None
 _DEFAULT_LOCK = threading.Lock()
 

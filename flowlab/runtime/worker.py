@@ -4,7 +4,9 @@ The worker owns its ``Trainer``.  It trains in jitted chunks, one chunk per turn
 and after a chunk publishes an immutable ``Snapshot`` (at most every ``publish_s`` seconds while training): the
 metrics, thinned curves, the weights and whatever ``view(trainer)`` computes for the page to draw.  The page only
 reads ``snapshot()``.  Every control is a message (``send``): start, pause, step, reset, restore_best, hyper, stop;
-messages are applied between chunks, so each takes effect within one chunk.
+messages are applied between chunks, so each takes effect within one chunk, and a worker waiting for its turn
+reads them at once (keeping its place).  The view is computed under a turn, once per new weights: a queued or paused
+worker republishes the one it has.
 
 Lifetime: a worker that nobody has asked for a snapshot for ``idle_pause_s`` pauses itself (a tab left open in the
 background costs nothing), and after ``idle_stop_s`` (or once ``alive()`` says its session is gone) it ends."""
@@ -21,13 +23,15 @@ from typing import Callable
 
 import numpy as np
 
+from ..budget import plural
 from ..history import Frames
 from ..train import Divergence, Trainer
-from .scheduler import Scheduler, TurnCancelled, default_scheduler
+from .scheduler import Scheduler, TurnCancelled, TurnDeferred, default_scheduler
 
 IDLE_PAUSE_S = 30.0
 IDLE_STOP_S = 600.0
 PUBLISH_S = 0.1
+QUEUED_POLL_S = 0.25  # a worker waiting in line (or idle) checks its inbox, its place and its session this often
 CURVES_S = 0.5  # while running, the thinned curve columns in a snapshot are refreshed at most this often
 FRAMES = 96  # views kept for an animation of the run (evenly thinned)
 RATE_WINDOW_S = 5.0  # steps/s over the chunks of the last few seconds of wall time
@@ -86,6 +90,7 @@ class TrainingWorker:
     # ---- the page's side ----------------------------------------------------------------------------------------------
     def send(self, kind: str, **kw):
         self._inbox.put((kind, kw))
+        self.scheduler.wake()  # a worker waiting for its turn reads the message now
 
     def start(self):
         self.send("start")
@@ -131,9 +136,13 @@ class TrainingWorker:
         self._last_publish = self._curves_at = -1e9
         self._frames = Frames(FRAMES)
         self._curves = ({}, {})
+        self._view_of = self._view_data = None  # the weights the last view was computed for, and that view
+        self._place = 0  # place in line last published
         try:
-            with self.scheduler.turn(self, self._stopped.is_set):  # building samples data and compiles: a slot
+            # building samples data and compiles, and the first view compiles too: a slot
+            with self.scheduler.turn(self, self._stopped.is_set, build=True):
                 self.trainer = self._build()
+                self._publish("idle")
         except TurnCancelled:
             self.scheduler.leave(self)
             self._publish("stopped")
@@ -141,7 +150,6 @@ class TrainingWorker:
         except Exception as e:  # noqa: BLE001 - a bad setting is a sentence on the page, not a dead thread
             self._publish("error", error=str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {e}")
             return
-        self._publish("idle")
         try:
             while self._loop_once():
                 pass
@@ -154,9 +162,9 @@ class TrainingWorker:
 
     def _loop_once(self) -> bool:
         """Apply the messages, maybe train one chunk, maybe publish.  False when the worker should end."""
-        busy = self._running or self._stepping
+        busy = (self._running or self._stepping) and not self._place
         try:
-            msgs = [self._inbox.get(timeout=0 if busy else 0.25)]
+            msgs = [self._inbox.get(timeout=0 if busy else QUEUED_POLL_S)]
         except queue.Empty:
             msgs = []
         while True:
@@ -182,16 +190,20 @@ class TrainingWorker:
             dirty = True
         if self._running or self._stepping:
             place = self.scheduler.join(self)
-            if place:
-                self._publish("queued", place=place, note=f"Waiting for a free trainer: you are #{place} in line "
-                              f"({self.scheduler.max_active} sessions train at once on this server).")
-                time.sleep(0.2)
+            if place:  # the next loop waits QUEUED_POLL_S for a message
+                if place != self._place or dirty:
+                    self._publish("queued", place=place, note=queue_note(place, self.scheduler.max_active))
+                self._place = place
                 return True
+            if self._place or dirty:  # admitted (to run, or for one Step): the page learns it before the turn comes
+                self._place = 0
+                self._publish("running")
             try:
                 self._chunk()
-            except TurnCancelled:  # stopped while waiting for a slot: the stop message ends the loop next
+            except (TurnCancelled, TurnDeferred):  # stopped, or a message to read first: the next loop reads it
                 return True
             return True
+        self._place = 0
         if dirty:
             self._publish(self._idle_state())
         return True
@@ -245,7 +257,7 @@ class TrainingWorker:
         too, so the CPU is never shared by more computations than the scheduler allows."""
         t = self.trainer
         t0 = self.clock()
-        with self.scheduler.turn(self, self._stopped.is_set) as waited:
+        with self.scheduler.turn(self, self._stopped.is_set, self._has_mail) as waited:
             div = t.run_chunk()
             self._wait += waited
             self._wall += self.clock() - t0
@@ -260,6 +272,17 @@ class TrainingWorker:
                     self._rate.pop(0)
             if not self._running or self.clock() - self._last_publish >= self.publish_s:
                 self._publish("running" if self._running else self._idle_state())
+
+    def _has_mail(self) -> bool:
+        return not self._inbox.empty()
+
+    def _current_view(self, t):
+        """``view(t)`` for the weights in place now, computed once per new weights (a chunk, a reset, Best)."""
+        if self._view is None:
+            return None
+        if self._view_data is None or self._view_of[0] is not t.params or self._view_of[1] != t.step:
+            self._view_data, self._view_of = self._view(t), (t.params, t.step)
+        return self._view_data
 
     def _steps_per_s(self) -> float:
         if len(self._rate) < 2 or self._rate[-1][0] <= self._rate[0][0]:
@@ -279,7 +302,7 @@ class TrainingWorker:
         if state != "running" or now - self._curves_at >= CURVES_S:  # the curves need fresh columns less often
             self._curves = (t.evals.arrays(), t.history.arrays())
             self._curves_at = now
-        view = self._view(t) if self._view is not None else None
+        view = self._current_view(t)
         if view is not None and t.step > 0 and (not self._frames.items or self._frames.items[-1][0] != t.step):
             self._frames.add(t.step, view)
         self._snap = Snapshot(
@@ -291,6 +314,12 @@ class TrainingWorker:
             divergence=div, drift=t.inverse_drift_warning(), note=kw.pop("note", self._note),
             config=t.config_dict(), **kw)
         self._last_publish = self.clock()
+
+
+def queue_note(place: int, at_once: int) -> str:
+    """The honest sentence for a session waiting in line."""
+    return (f"Waiting for a free trainer: you are #{place} in line ({plural(at_once, 'session')} "
+            f"{'trains' if at_once == 1 else 'train'} at once on this server).")
 
 
 def live_workers() -> list:
