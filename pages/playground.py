@@ -371,8 +371,12 @@ def curves():
     snap = sess.snapshot()
     if not ready or snap.step == 0:
         return
-    st.plotly_chart(live_curves_figure(snap.history, snap.evals, sess.entropy(), show_kl=not sess.uploaded,
-                                       height=CURVES_H), key="pg_fig_curves", config=chart_config("flowlab_curves"))
+    cached = ss.get("pg_curves_fig")  # (snapshot, figure): building it costs ~40 ms; a class redraws more often
+    if cached is None or cached[0] != (snap.seq, snap.step, snap.wall_s, sess.uploaded):  # a new snapshot
+        cached = ss["pg_curves_fig"] = ((snap.seq, snap.step, snap.wall_s, sess.uploaded),
+                                        live_curves_figure(snap.history, snap.evals, sess.entropy(),
+                                                           show_kl=not sess.uploaded, height=CURVES_H))
+    st.plotly_chart(cached[1], key="pg_fig_curves", config=chart_config("flowlab_curves"))
     if settings["contour"] and snap.view is not None:
         v = snap.view
         st.plotly_chart(learned_figure(v["xs"], v["ys"], v["logq"], "learned density with contours",
