@@ -377,7 +377,7 @@ class Schema:
                 extra = f" (one{' or more, comma-separated,' if f.kind == 'multi' else ''} of: " \
                         f"{', '.join(map(str, f.options()))})"
             parser.add_argument(f.flag, dest=f.key, default=None, metavar=f.key.upper(),
-                                help=(f.help or f.label) + extra)
+                                help=((f.help or f.label) + extra).replace("%", "%%"))  # argparse formats help with %
 
     def from_args(self, args, keys=None) -> dict:
         """The values given on the command line, strictly checked (ValueError names the option)."""

@@ -153,3 +153,14 @@ def test_a_run_over_the_memory_budget_is_refused_before_anything_is_created(tmp_
     err = capsys.readouterr().err.strip()
     assert "This run needs about" in err and "FLOWLAB_SESSION_MEMORY_MB allows 10 MB" in err and "\n" not in err
     assert "use at most batch" in err and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("argv", [["train", "--help"], ["bench", "--help"], ["figure", "--help"],
+                                  ["figure", "convergence", "--help"], ["figure", "movie", "--help"]])
+def test_every_help_prints_and_exits_zero(argv, capsys):
+    """argparse formats help strings with %: a schema help such as "5% of its peak" must not crash --help."""
+    try:
+        code = main(argv)
+    except SystemExit as e:
+        code = e.code
+    assert code in (0, None) and "usage:" in capsys.readouterr().out
