@@ -165,3 +165,17 @@ def test_redraw_interval_grows_with_the_sessions_and_is_capped_below_one_second(
         s.join(f"w{i}")
     assert s.redraw_interval() == REDRAW_MOST_S and REDRAW_MOST_S < 1.0  # >= 1 redraw/s with a margin
     assert s.redraw_interval(queued=True) == REDRAW_QUEUED_S
+
+
+def test_an_accelerator_admits_more_trainers_by_default(monkeypatch):
+    import flowlab.runtime.scheduler as S
+
+    monkeypatch.delenv("FLOWLAB_TRAIN_SLOTS", raising=False)
+    monkeypatch.delenv("FLOWLAB_MAX_TRAINERS", raising=False)
+    monkeypatch.setattr(S, "usable_cpus", lambda: 2)
+    assert S.default_slots("cpu") == 1 and S.default_slots("gpu") == S.ACCELERATOR_SLOTS > 1
+    monkeypatch.setattr(S, "platform_name", lambda: "gpu")
+    gpu = S.Scheduler()
+    monkeypatch.setattr(S, "platform_name", lambda: "cpu")
+    cpu = S.Scheduler()
+    assert gpu.slots == S.ACCELERATOR_SLOTS and gpu.max_active == S.ACTIVE_PER_SLOT * gpu.slots > cpu.max_active

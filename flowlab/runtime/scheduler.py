@@ -20,9 +20,13 @@ from collections import deque
 from contextlib import contextmanager
 from typing import Callable
 
-from ..system import usable_cpus
+from ..system import platform_name, usable_cpus
 
 ACTIVE_PER_SLOT = 10  # default admission: this many training sessions per slot
+# On a GPU or TPU the chunks run on the accelerator and the host's cores only launch them and draw, so more chunks
+# may be in flight at once: the default slots there (not measured on this project's CPU machines; set
+# FLOWLAB_TRAIN_SLOTS after running benchmarks/capacity.py on the accelerator).
+ACCELERATOR_SLOTS = 4
 REDRAW_BASE_S = 0.2  # seconds between a live page's redraws with a few sessions
 REDRAW_PER_SESSION_S = 0.08  # ... plus this per session training or building here (each redraw is a script run)
 REDRAW_MOST_S = 0.8  # ... never longer: the goal is >= 1 redraw/s per training session, with a margin for jitter
@@ -37,6 +41,13 @@ def _env_int(name: str, default: int) -> int:
     return v if v >= 1 else default
 
 
+def default_slots(platform: str | None = None) -> int:
+    """Computations at once when not configured: one per usable CPU core but one, or ``ACCELERATOR_SLOTS`` when JAX
+    runs on a GPU or TPU (then ``max_active`` admits ``ACTIVE_PER_SLOT`` times as many trainers)."""
+    platform = platform or platform_name()
+    return ACCELERATOR_SLOTS if platform in ("gpu", "tpu") else max(1, usable_cpus() - 1)
+
+
 class TurnCancelled(Exception):
     """The worker waiting for a turn was stopped; it left the line."""
 
@@ -49,7 +60,7 @@ class Scheduler:
     """Admission (``join`` / ``leave``) and fair turns (``turn``) for training workers; thread-safe."""
 
     def __init__(self, slots: int | None = None, max_active: int | None = None, clock=time.monotonic):
-        self.slots = int(slots or _env_int("FLOWLAB_TRAIN_SLOTS", max(1, usable_cpus() - 1)))
+        self.slots = int(slots or _env_int("FLOWLAB_TRAIN_SLOTS", default_slots()))
         self.max_active = int(max_active or _env_int("FLOWLAB_MAX_TRAINERS", ACTIVE_PER_SLOT * self.slots))
         self.clock = clock
         self._cv = threading.Condition()
