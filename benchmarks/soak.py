@@ -50,6 +50,10 @@ def random_link(rng: random.Random) -> dict:
     return q
 
 
+crashes: list[str] = []  # unexpected exceptions in the simulated browsers (goal: none)
+errors: list[str] = []  # distinct error sentences the workers published
+
+
 def browser(idx: int, stop: threading.Event, rng: random.Random, counts: dict):
     """One simulated browser: a session that follows links and presses buttons until ``stop``."""
     sess = PlaygroundSession()
@@ -82,9 +86,14 @@ def browser(idx: int, stop: threading.Event, rng: random.Random, counts: dict):
             elif action == "leave":
                 sess.close()
                 sess = PlaygroundSession()
-            sess.snapshot()
+            snap = sess.snapshot()
+            if snap.error and snap.error not in errors:  # a worker's one-sentence error (e.g. out of memory)
+                errors.append(snap.error)
         except ValueError:
             counts["refused"] = counts.get("refused", 0) + 1
+        except Exception as e:  # noqa: BLE001 - a crash: counted and named, the simulated browser goes on
+            counts["crash"] = counts.get("crash", 0) + 1
+            crashes.append(f"{action}: {type(e).__name__}: {str(e)[:200]}")
         stop.wait(rng.uniform(0.5, 4.0))
     sess.close()
 
@@ -112,13 +121,17 @@ def main(argv=None):
     stop.set()
     for t in threads:
         t.join(30)
-    left = stop_all()
+    deadline = time.monotonic() + 30  # a closed session's worker ends after its current chunk or build
+    while live_workers() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    left = stop_all()  # workers still alive 30 s after every session closed (goal: none)
     after_first = [s["rss_mb"] for s in samples if s["t"] >= 60] or [samples[-1]["rss_mb"]]
     summary = {"sessions": a.sessions, "minutes": a.minutes, "actions": counts,
                "rss_mb_first": samples[0]["rss_mb"], "rss_mb_max": max(s["rss_mb"] for s in samples),
                "rss_growth_after_1min_mb": round(after_first[-1] - after_first[0], 1),
                "max_threads": max(s["threads"] for s in samples), "max_workers": max(s["workers"] for s in samples),
-               "workers_left_at_end": left, "load_average": load_average()}
+               "workers_alive_30s_after_close": left, "crashes": len(crashes), "crash_messages": crashes[:10],
+               "worker_errors": errors[:10], "load_average": load_average()}
     print(summary)
     if a.out:
         write_result(a.out, {"benchmark": "soak", **summary, "samples": samples})
