@@ -31,8 +31,8 @@ STEPS = 3  # tanh steps per unit of the learned-steps activation
 
 ACTIVATION_NAMES = ("smooth_leaky_relu", "tanh_linear", "learned_leaky_relu", "learned_steps")
 _LABELS = {"smooth_leaky_relu": "smooth leaky ReLU s_L", "tanh_linear": "tanh + βx  s_T",
-           "learned_leaky_relu": "learned leaky ReLU (a slope per unit)",
-           "learned_steps": f"learned steps (βx + {STEPS} tanh steps per unit)"}
+           "learned_leaky_relu": "learned leaky ReLU",  # a slope per unit
+           "learned_steps": "learned tanh steps"}  # a slope and STEPS tanh steps per unit (short: a sidebar choice)
 _N_PARAMS = {"smooth_leaky_relu": 0, "tanh_linear": 0, "learned_leaky_relu": 1, "learned_steps": 1 + 3 * STEPS}
 _LEAKY = ("smooth_leaky_relu", "learned_leaky_relu")  # alpha: the (initial) slope, 0 < alpha < 1
 MAX_PARAMS = max(_N_PARAMS.values())

@@ -47,7 +47,11 @@ LAYERS = _f("layers", "int", "Layers", "The number of layers", lo=1, hi=200, gro
 METHOD = _f("method", "choice", "Gradient method", "The gradient method", choices=PLAYGROUND_METHODS,
             labels=_method_label, alias=method_name, group="structural")
 ACTIVATION = _f("activation", "choice", "Activation", "The activation", choices=ACTIVATION_NAMES,
-                labels=lambda a: make_activation(a).label, group="structural")
+                labels=lambda a: make_activation(a).label, group="structural",
+                help="The papers' fixed activations (smooth leaky ReLU, tanh + βx), or learned ones whose parameters "
+                     "per unit train by the ordinary gradient while W keeps the chosen method: a slope per unit, or "
+                     "a slope plus three tanh steps of learned height, sharpness and position (each step ~10× "
+                     "slower, but far fewer layers are needed for several modes).")
 LR = _f("lr", "float", "Learning rate", "The learning rate", lo=1e-6, hi=1.0, step=1e-4, group="hyper",
         help="Peak learning rate of Adam; changes apply to the running training without a reset.")
 BATCH = _f("batch", "int", "Batch size", "The batch size", lo=1, hi=4096, group="structural")

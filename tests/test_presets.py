@@ -12,8 +12,11 @@ from flowlab.train import build_trainer
 
 
 def test_tuned_merges_density_and_method_tunings():
+    every = next(x for x in presets.TUNINGS if x.density is None and x.method is None)  # applies to all pairs
     d = presets.tuned("sine")
-    assert d.method == "relative" and d.layers == presets.DEFAULT.layers
+    assert d.method == "relative" and d.layers == every.changes["layers"] != presets.DEFAULT.layers
+    assert all(getattr(presets.tuned(n, m), k) == v for n in REGISTRY for m in TRAIN_METHODS
+               for k, v in every.changes.items())
     t = presets.tuned("moons")
     moons = next(x for x in presets.TUNINGS if x.density == "moons" and x.method is None)
     assert t.warmup == moons.changes["warmup"] != presets.DEFAULT.warmup
@@ -22,7 +25,7 @@ def test_tuned_merges_density_and_method_tunings():
     assert s.method == "self_normalizing" and s.warmup == t.warmup
     for key in ("decay", "batch", "lam"):
         assert getattr(s, key) == snf.changes[key] != getattr(t, key)
-    assert presets.tuned("checkerboard") == presets.DEFAULT  # no tuning: the shared default
+    assert presets.tuned("checkerboard") == replace(presets.DEFAULT, **every.changes)  # no tuning of its own
 
 
 def test_more_specific_tunings_win(monkeypatch):

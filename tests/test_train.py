@@ -16,7 +16,7 @@ from flowlab.train import (TrainConfig, build_trainer, init_state, lr_at, make_c
 def _small(method="relative", **kw):
     # the settings these tests were written for (no warm-up, constant rate, orthogonal start, Adam's β₂), not a preset
     args = dict(layers=4, method=method, batch=64, chunk=20, ntrain=2000, ntest=500, lr=3e-3, warmup=0, decay=0,
-                init=None, b2=0.999, clip=10.0, lam=1.0)
+                init=None, b2=0.999, clip=10.0, lam=1.0, activation="smooth_leaky_relu")
     args.update(kw)
     return build_trainer("moons", **args)
 
