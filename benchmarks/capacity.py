@@ -511,6 +511,10 @@ def _beyond(row: dict) -> str:
     return f"At N = {row['sessions']}, beyond that: " + "; ".join(parts) + "."
 
 
+def _cores(n: float) -> str:
+    return f"{n:g} core{'s' * (n != 1)}"
+
+
 def summary_lines(record: dict, source: str = "assets/benchmarks/capacity_cpu.jsonl") -> list:
     """The README's capacity lines, every figure read from one ``--out`` record: students per core (recomputed with
     ``students_per_core``), what each student saw at that N, the server's memory per student, the first N beyond
@@ -519,7 +523,8 @@ def summary_lines(record: dict, source: str = "assets/benchmarks/capacity_cpu.js
     date = record.get("recorded", {}).get("date", "")[:10]
     cores = record["students_per_core"]["cores"]
     spc = students_per_core(record["rows"], cores)
-    where = f"{cores:g} cores of {system.get('device', 'an unnamed machine')}"
+    machine = system.get("threads", {}).get("cpu_count") or cores  # load and busy cores are machine-wide
+    where = f"{_cores(cores)} of {system.get('device', 'an unnamed machine')}"
     lines = []
     if not spc["students"]:
         lines.append(f"**Capacity: not reached**: at no N measured ({', '.join(map(str, record['sessions']))}) on "
@@ -558,7 +563,7 @@ def summary_lines(record: dict, source: str = "assets/benchmarks/capacity_cpu.js
             lines.append(f"Server memory: {rss['before']:.0f} MB before the students, {rss['peak']:.0f} MB at peak "
                          f"with {n}: {r['server_rss_per_session_mb']:.0f} MB per student.  Server CPU "
                          f"{_f(r.get('server_cpu_cores'), 2)} cores while the machine's busy cores were "
-                         f"{_f(r.get('machine_busy_cores'), 2)} of {cores:g}.")
+                         f"{_f(r.get('machine_busy_cores'), 2)} of its {_cores(machine)}.")
     over = [r for r in record["rows"] if r["sessions"] > spc["students"] and not served(r)]
     if over:
         lines.append(_beyond(min(over, key=lambda r: r["sessions"])))
@@ -568,7 +573,7 @@ def summary_lines(record: dict, source: str = "assets/benchmarks/capacity_cpu.js
         if spc["students"]:
             r = _row(record, spc["students"])
             around = f" ({r['load_average_before'][0]:g} and {r['load_average_after'][0]:g} around N = {r['sessions']})"
-        lines.append(f"Machine load during the run (1-minute load average on {cores:g} cores): {start[0]:g} at the "
+        lines.append(f"Machine load during the run (1-minute load average on {_cores(machine)}): {start[0]:g} at the "
                      f"start, {end[0]:g} at the end{around}; the clients ran on the same machine."
                      + (f" Note recorded with it: {record['note'].rstrip('.')}." if record.get("note") else ""))
     return lines
