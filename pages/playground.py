@@ -224,10 +224,11 @@ except ValueError as e:
 msg = sess.update(settings, data, data_id, custom)
 if msg:
     ss["pg_msg"] = ("warning", msg)
+repeats = repeated_points(data) if data is not None and not data_error else None
 if data_error:
     st.error(data_error)
-elif data is not None and repeated_points(data):
-    st.warning(repeated_points(data), icon=WARN)
+elif repeats:
+    st.warning(repeats, icon=WARN)
 elif source == "upload" and data is None:
     st.info("Upload a CSV of 2-D points next to *Data* in the sidebar to train on your own data. Uploaded data has "
             "no true density, so the KL is hidden and the test NLL on a held-out 10 % split is shown instead.")
@@ -408,7 +409,8 @@ if ready and snap.step > 0 and not busy0 and snap.model is not None:
         grid_view = snap.view
         d = st.columns(3)
         # every download is built when clicked, from the snapshot in view now
-        d[0].download_button("Model (.npz)", lambda: files.model_bytes(spec, params, norm, sess.config(snap), sess.density),
+        d[0].download_button("Model (.npz)",
+                             lambda: files.model_bytes(spec, params, norm, sess.config(snap), sess.density),
                              file_name=f"{stem}.npz", mime="application/octet-stream", key="pg_dl_model",
                              icon=":material/download:", width="stretch")
         d[1].download_button("Curves (.csv)", lambda: files.curves_csv(snap.history, snap.evals),
