@@ -221,7 +221,7 @@ class PlaygroundSession:
         # the chunk does not depend on how many sessions train now: every session of the same settings shares one
         # compiled chunk, and a turn is the same number of steps for everyone (fair in steps, not only in turns)
         kw = dict(layers=s["layers"], method=s["method"], activation=s["activation"], batch=s["batch"],
-                  chunk=chunk_steps_for(s["layers"], s["batch"], s["method"], LIVE_CHUNK_SCALE),
+                  chunk=chunk_steps_for(s["layers"], s["batch"], s["method"], LIVE_CHUNK_SCALE, s["activation"]),
                   seed=s["seed"], init=s["init"],
                   **{k: s[k] for k in HYPER})
         if self.data is not None:

@@ -17,6 +17,7 @@ def test_chunk_steps_scale_with_work():
     assert chunk_steps_for(2, 16, "relative") == max(CHUNK_CHOICES)
     assert chunk_steps_for(200, 4096, "self_normalizing") == min(CHUNK_CHOICES)
     assert chunk_steps_for(20, 256, "self_normalizing") <= base
+    assert chunk_steps_for(20, 256, "relative", activation="learned_steps") < base  # ~10x the work per step
 
 
 def test_headless_runs_use_longer_chunks():
