@@ -16,9 +16,11 @@ def server_url():
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium_browser():
-    """One Chromium for the whole run: Playwright's sync API allows one running instance per thread."""
+    """One Chromium per test module: Playwright's sync API allows one running instance per thread, and while it runs
+    it holds an asyncio loop in this thread (asyncio.run in a later test module would fail), so it ends with the
+    module."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"end-to-end tests need Chromium at {CHROMIUM} (Debian package 'chromium'); not installed here")
     pytest.importorskip("playwright.sync_api", reason="end-to-end tests need the 'playwright' Python package")
@@ -31,7 +33,7 @@ def chromium_browser():
         b.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(server_url, chromium_browser):
     return chromium_browser
 
