@@ -93,6 +93,15 @@ def make(trainer, **kw):
     return TrainingWorker(lambda: trainer, Scheduler(slots=1, max_active=4), **kw)
 
 
+
+def _end(workers, gate):
+    """Stop the workers, open the gate their fake chunks wait at, and join them."""
+    for w in workers:
+        w.stop()
+    gate.set()
+    for w in workers:
+        w.join(5)
+
 def test_start_pause_step_reset_and_messages_counted():
     t = FakeTrainer()
     w = make(t, publish_s=0.0)
@@ -202,11 +211,7 @@ def test_a_full_scheduler_queues_with_a_place_in_line():
         gate.set()
         assert wait_for(lambda: second.snapshot().state == "running" and second.snapshot().step > 0)
     finally:
-        for w in (first, second):
-            w.stop()
-        gate.set()
-        for w in (first, second):
-            w.join(5)
+        _end((first, second), gate)
 
 
 @pytest.mark.parametrize("n", [3])
@@ -335,11 +340,7 @@ def test_a_worker_in_line_republishes_its_view_without_recomputing_it():
         assert wait_for(lambda: second.snapshot().step > 0)
         assert views[-1] == second.snapshot().step  # new weights: a new view
     finally:
-        for w in (first, second):
-            w.stop()
-        gate.set()
-        for w in (first, second):
-            w.join(5)
+        _end((first, second), gate)
 
 
 def test_queue_note_counts_in_words():
