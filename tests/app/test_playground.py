@@ -30,6 +30,13 @@ def settled(at) -> bool:
     return snap.handled == s.sent and snap.state not in ("building", "running", "queued")
 
 
+def settle(at):
+    """Rerun until ``settled``, then once more: the worker may finish between a run and the check, and that last run
+    draws its final snapshot."""
+    rerun_until(at, settled)
+    return at.run()
+
+
 def test_widget_defaults_and_url_out():
     at = app()
     no_errors(at)
@@ -93,7 +100,7 @@ def test_train_pause_step_reset_cycle():
     assert model["density"] == "trimodal" and model["source"] == "playground" and model["spec"].layers == 2
     assert model["data"].shape[1] == 2 and len(model["data"]) <= 2000 and len(model["labels"]) == len(model["data"])
     at.button(key="pg_train").click().run()  # pause
-    rerun_until(at, settled)
+    settle(at)
     assert at.button(key="pg_train").label == "Resume"
     paused = step(at)
     at.run()
@@ -150,7 +157,7 @@ def test_divergence_warning_explains_and_points_to_best():
     at = app(TINY)
     for _ in range(2):
         at.button(key="pg_step_btn").click().run()
-        rerun_until(at, settled)
+        settle(at)
     no_errors(at)
     t = sess(at).worker.trainer
     best_step = t.best.step
@@ -255,12 +262,12 @@ def test_best_button_restores_the_lowest_test_nll():
     no_errors(at)
     for _ in range(3):
         at.button(key="pg_step_btn").click().run()
-        rerun_until(at, settled)
+        settle(at)
     at.number_input(key="pg_lr").set_value(1e-6).run()  # so the next chunk cannot repair what we spoil
     t = sess(at).worker.trainer
     t.state = t.state._replace(params={**t.state.params, "b": t.state.params["b"] + 4.0})  # spoil the weights
     at.button(key="pg_step_btn").click().run()
-    rerun_until(at, settled)
+    settle(at)
     spoiled = float(metric(at, "Test NLL"))
     best = t.best
     assert spoiled > best.test_nll + 1.0
