@@ -74,3 +74,31 @@ def metric(page, label):
     """The displayed value of the first st.metric whose label contains ``label``."""
     m = page.locator('[data-testid="stMetric"]', has_text=label).first
     return m.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def wait_for(fn, timeout, what):
+    """``fn()``'s first truthy value, polled every 0.3 s; the test fails after ``timeout`` s naming ``what``."""
+    import pytest
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.3)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+def step_count(page) -> int:
+    """The Playground's step counter as a number."""
+    return int(metric(page, "Step").replace(",", ""))
+
+
+def paused_step(page, timeout=30) -> int:
+    """The step counter once it has stopped: two readings a second apart agree."""
+    def stable():
+        a = step_count(page)
+        time.sleep(1.0)
+        return a if step_count(page) == a else None
+
+    return wait_for(stable, timeout, "the step counter to stop after Pause")

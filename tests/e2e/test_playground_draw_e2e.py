@@ -5,19 +5,9 @@ import os
 import re
 import time
 
-from pageutil import metric
+from pageutil import metric, step_count, wait_for
 
 QUERY = "data=draw&layers=6&batch=128&warmup=0"
-
-
-def _wait(fn, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def test_draw_train_and_download_png_and_gif(server_url, browser, artifacts):
@@ -36,10 +26,10 @@ def test_draw_train_and_download_png_and_gif(server_url, browser, artifacts):
         page.mouse.up()
         time.sleep(1.0)
     train = page.get_by_role("button", name=re.compile("Train"))
-    _wait(lambda: train.is_enabled(), 60, "the drawing to be accepted (Train enabled)")
+    wait_for(lambda: train.is_enabled(), 60, "the drawing to be accepted (Train enabled)")
     page.screenshot(path=os.path.join(artifacts, "draw_1_drawn.png"))
     train.click()
-    _wait(lambda: int(metric(page, "Step").replace(",", "")) >= 2000, 120, "2,000 training steps")
+    wait_for(lambda: step_count(page) >= 2000, 120, "2,000 training steps")
     assert metric(page, "KL(p‖q)") not in ("—", "n/a")
     page.get_by_role("button", name=re.compile("Pause")).click()
     page.get_by_role("button", name=re.compile("Resume")).wait_for(timeout=60_000)

@@ -5,30 +5,9 @@ import os
 import re
 import time
 
-import pytest
-from pageutil import metric, wait_idle
+from pageutil import metric, paused_step, step_count, wait_for, wait_idle
 
 QUERY = "density=moons&layers=8&method=relative&seed=3&batch=128"
-
-
-def _wait_for(fn, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.3)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
-
-
-def _paused_step(page, timeout=30):
-    """The step counter once it has stopped: two readings a second apart agree."""
-    def stable():
-        a = metric(page, "Step")
-        time.sleep(1.0)
-        return a if metric(page, "Step") == a else None
-
-    return _wait_for(stable, timeout, "the step counter to stop after Pause")
 
 
 def _settings(page):
@@ -56,10 +35,10 @@ def test_train_pause_and_share_the_url(server_url, browser, artifacts):
     page.screenshot(path=os.path.join(artifacts, "playground_1_loaded.png"), full_page=True)
 
     page.get_by_role("button", name=re.compile("Train")).click()
-    s1 = _wait_for(lambda: int(metric(page, "Step").replace(",", "")) or None, 90, "the first chunk")
-    kl1 = _wait_for(lambda: metric(page, "KL") if metric(page, "KL") != "—" else None, 30, "a KL value")
-    _wait_for(lambda: int(metric(page, "Step").replace(",", "")) > s1, 30, "the step counter to move")
-    _wait_for(lambda: metric(page, "KL") != kl1, 30, "the KL value to change")
+    s1 = wait_for(lambda: step_count(page) or None, 90, "the first chunk")
+    kl1 = wait_for(lambda: metric(page, "KL") if metric(page, "KL") != "—" else None, 30, "a KL value")
+    wait_for(lambda: step_count(page) > s1, 30, "the step counter to move")
+    wait_for(lambda: metric(page, "KL") != kl1, 30, "the KL value to change")
     page.screenshot(path=os.path.join(artifacts, "playground_2_training.png"), full_page=True)
 
     rate = metric(page, "Steps/s")
@@ -67,17 +46,17 @@ def test_train_pause_and_share_the_url(server_url, browser, artifacts):
 
     page.get_by_role("button", name=re.compile("Pause")).click()
     page.get_by_role("button", name=re.compile("Resume")).wait_for(timeout=30_000)
-    paused = _paused_step(page)  # the pause lands after the chunk in progress: the counter stops, then stays
+    paused = paused_step(page)  # the pause lands after the chunk in progress: the counter stops, then stays
     time.sleep(1.5)
-    assert metric(page, "Step") == paused  # pause took effect
+    assert step_count(page) == paused  # pause took effect
     page.screenshot(path=os.path.join(artifacts, "playground_3_paused.png"), full_page=True)
 
     page.get_by_role("button", name=re.compile("Resume")).click()  # resumes where it stopped
-    _wait_for(lambda: int(metric(page, "Step").replace(",", "")) > int(paused.replace(",", "")), 30,
+    wait_for(lambda: step_count(page) > paused, 30,
               "the step counter to move again after Resume")
     page.get_by_role("button", name=re.compile("Pause")).click()
     page.get_by_role("button", name=re.compile("Resume")).wait_for(timeout=30_000)
-    _paused_step(page)
+    paused_step(page)
     shared = page.url
     assert "layers=8" in shared and "density=moons" in shared and "seed=3" in shared
 

@@ -12,12 +12,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 
 import numpy as np
 import pytest
-from pageutil import metric, wait_idle
+from pageutil import metric, paused_step, step_count, wait_for, wait_idle
 
 from flowlab.plots.export import CHROMIUM
 
@@ -27,30 +25,6 @@ run_local = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(run_local)
 QUERY = "density=moons&layers=4&method=relative&seed=3&batch=128"
 HEADER = run_local.REPLICA_HEADER.lower()
-
-
-def _wait_for(fn, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.3)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
-
-
-def _step(page) -> int:
-    return int(metric(page, "Step").replace(",", ""))
-
-
-def _paused_step(page) -> int:
-    """The step counter once it has stopped: two readings a second apart agree."""
-    def stable():
-        a = _step(page)
-        time.sleep(1.0)
-        return a if _step(page) == a else None
-
-    return _wait_for(stable, 30, "the step counter to stop after Pause")
 
 
 def _settings(page):
@@ -83,7 +57,7 @@ def cluster():
                 pytest.fail(f"run_local.py exited ({proc.returncode}): {open(log_path).read()[-2000:]}")
             return run_local.healthy(url)
 
-        _wait_for(up, 120, "both replicas and nginx (deploy/run_local.py)")
+        wait_for(up, 120, "both replicas and nginx (deploy/run_local.py)")
         yield url
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C: the launcher stops nginx, then the replicas
@@ -130,16 +104,16 @@ def test_two_browsers_on_one_address_keep_their_own_replica_and_session(cluster,
 
     # A trains and pauses; its worker thread lives in replica A, reached over A's WebSocket through nginx
     a.get_by_role("button", name=re.compile("Train")).click()
-    s1 = _wait_for(lambda: _step(a), 90, "the first chunk in browser A")
-    _wait_for(lambda: _step(a) > s1, 30, "A's step counter to move")
+    s1 = wait_for(lambda: step_count(a), 90, "the first chunk in browser A")
+    wait_for(lambda: step_count(a) > s1, 30, "A's step counter to move")
     a.get_by_role("button", name=re.compile("Pause")).click()
     a.get_by_role("button", name=re.compile("Resume")).wait_for(timeout=30_000)
-    paused = _paused_step(a)
+    paused = paused_step(a)
     a.locator('[data-testid="stSidebar"]').get_by_text("More settings").click()
     a.get_by_text("Contour lines on the learned density").click()  # a full script rerun of A's session
-    _wait_for(lambda: a.locator('[data-testid="stCheckbox"] input:checked').count() == 1, 30, "the rerun")
+    wait_for(lambda: a.locator('[data-testid="stCheckbox"] input:checked').count() == 1, 30, "the rerun")
     wait_idle(a)
-    assert _step(a) == paused  # the session (and its paused training) survived the rerun on its replica
+    assert step_count(a) == paused  # the session (and its paused training) survived the rerun on its replica
     _no_errors(a)
     a.screenshot(path=os.path.join(artifacts, "proxy_1_browser_a_paused.png"), full_page=True)
 
@@ -149,25 +123,25 @@ def test_two_browsers_on_one_address_keep_their_own_replica_and_session(cluster,
     csv = "x,y\n" + "\n".join(f"{x:.5f},{y:.5f}" for x, y in points)
     b.locator('[data-testid="stSidebar"] input[type="file"]').set_input_files(
         files=[{"name": "class_points.csv", "mimeType": "text/csv", "buffer": csv.encode()}])
-    _wait_for(lambda: metric(b, "KL") == "n/a" if b.locator('[data-testid="stMetric"]').count() else None, 60,
+    wait_for(lambda: metric(b, "KL") == "n/a" if b.locator('[data-testid="stMetric"]').count() else None, 60,
               "B's replica to read the uploaded points (the KL metric turns to n/a for uploaded data)")
     assert "class_points.csv" in b.locator('[data-testid="stSidebar"]').inner_text()
     b.get_by_role("button", name="Step", exact=True).click()  # one chunk on the uploaded points, in replica B
-    _wait_for(lambda: _step(b), 90, "a chunk on the uploaded points in browser B")
+    wait_for(lambda: step_count(b), 90, "a chunk on the uploaded points in browser B")
     _no_errors(b)
     b.screenshot(path=os.path.join(artifacts, "proxy_2_browser_b_upload.png"), full_page=True)
 
     # A is untouched by B, and a reload of A's page (a new session) goes back to A's replica
-    assert _step(a) == paused
+    assert step_count(a) == paused
     shared = a.url
     assert "density=moons" in shared and "layers=4" in shared
     assert a.reload().headers[HEADER] == replica_a
     wait_idle(a)
-    assert _step(a) == 0  # a reload is a new Streamlit session: same settings, its own training
+    assert step_count(a) == 0  # a reload is a new Streamlit session: same settings, its own training
 
     # the shared URL in a third browser: same settings (the contour box ticked in A's rerun too), a fresh session
     ctx_c, c, _ = _open(chromium, shared)
-    assert _step(c) == 0
+    assert step_count(c) == 0
     assert _settings(c) == _settings(a) and _settings(c)["contour"]
     assert "moons" in _settings(c)["density"].lower() and _settings(c)["layers"] == "4"
     _no_errors(c)
