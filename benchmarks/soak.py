@@ -11,7 +11,6 @@ growth after the first minute (the figure that must stay bounded)."""
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import threading
@@ -26,7 +25,7 @@ from flowlab.runtime.scheduler import default_scheduler  # noqa: E402
 from flowlab.runtime.worker import live_workers, stop_all  # noqa: E402
 from flowlab.session import PlaygroundSession  # noqa: E402
 from flowlab.settings import PLAYGROUND  # noqa: E402
-from flowlab.system import load_average, write_result  # noqa: E402
+from flowlab.system import load_average, rss_bytes, write_result  # noqa: E402
 
 HOSTILE = ("1e308", "-1", "nan", "inf", "", "x" * 5000, "[a](http://b.c)", "9" * 300)
 GOOD = ({"density": "moons"}, {"density": "trimodal", "method": "self_normalizing"}, {"density": "sine", "layers": "20"},
@@ -35,11 +34,8 @@ GOOD = ({"density": "moons"}, {"density": "trimodal", "method": "self_normalizin
 
 
 def rss_mb() -> float:
-    with open(f"/proc/{os.getpid()}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+    b = rss_bytes()
+    return float("nan") if b is None else b / 2**20
 
 
 def random_link(rng: random.Random) -> dict:

@@ -101,14 +101,24 @@ def memory_available() -> int | None:
         stats = None
     if stats and stats.get("bytes_limit"):
         return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+    return proc_bytes("/proc/meminfo", "MemAvailable")
+
+
+def proc_bytes(path: str, key: str) -> int | None:
+    """The "key: N kB" line of a Linux /proc file in bytes; None where the file or the line is missing."""
     try:
-        with open("/proc/meminfo") as f:
+        with open(path) as f:
             for line in f:
-                if line.startswith("MemAvailable:"):
+                if line.startswith(f"{key}:"):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def rss_bytes(pid: int | None = None) -> int | None:
+    """Resident memory of process ``pid`` (this one by default) in bytes; None where /proc does not say."""
+    return proc_bytes(f"/proc/{pid or 'self'}/status", "VmRSS")
 
 
 def device_peak_bytes() -> int | None:

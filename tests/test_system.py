@@ -1,5 +1,6 @@
 """flowlab.system: the machine description every recorded result carries and the one result writer of benchmarks/."""
 import json
+import os
 import math
 
 import numpy as np
@@ -132,3 +133,15 @@ def test_read_results_round_trips_and_skips_what_it_cannot_read(tmp_path):
     system.write_result(tmp_path / "one.json", {"b": 3})
     assert system.read_results(tmp_path / "one.json")[0]["b"] == 3
     assert system.read_results(p, max_bytes=10) == []
+
+
+def test_proc_bytes_reads_kb_lines_and_rss_is_this_process(tmp_path):
+    f = tmp_path / "status"
+    f.write_text("Name:\tpython\nVmRSS:\t  2048 kB\nVmHWM:\t4096 kB\n")
+    assert system.proc_bytes(str(f), "VmRSS") == 2048 * 1024 and system.proc_bytes(str(f), "VmHWM") == 4096 * 1024
+    assert system.proc_bytes(str(f), "VmSwap") is None and system.proc_bytes(str(tmp_path / "none"), "VmRSS") is None
+    if os.path.exists("/proc/self/status"):
+        before = system.rss_bytes()
+        block = np.ones(8 << 20)  # 64 MB written: resident
+        assert system.rss_bytes() - before > 32 << 20 and system.rss_bytes(os.getpid()) > 0
+        del block

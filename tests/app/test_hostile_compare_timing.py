@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from flowlab import compare as C
 from flowlab.budget import session_budget
 from flowlab.settings import COMPARE, TIMING
+from flowlab.system import proc_bytes, rss_bytes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TIMEOUT = 120
@@ -33,9 +34,8 @@ def server_budget(monkeypatch):
 
 # ---- memory of this process ------------------------------------------------------------------------------------------
 def rss() -> int:
-    """Resident bytes now (/proc/self/statm: pages)."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    """Resident bytes now."""
+    return rss_bytes()
 
 
 def reset_peak() -> bool:
@@ -49,11 +49,8 @@ def reset_peak() -> bool:
 
 
 def peak() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return rss()
+    """The resident-memory high-water mark (VmHWM) since the last ``reset_peak``."""
+    return proc_bytes("/proc/self/status", "VmHWM") or rss()
 
 
 @pytest.fixture

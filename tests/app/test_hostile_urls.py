@@ -9,6 +9,7 @@ import pytest
 
 from apputil import can_link, open_page, text_of
 from flowlab.settings import COMPARE, LAYERS_PAGE, PLAYGROUND, TIMING
+from flowlab.system import rss_bytes
 
 PAGES = {"playground": PLAYGROUND, "layers": LAYERS_PAGE, "compare": COMPARE, "timing": TIMING}
 HOSTILE = {
@@ -60,8 +61,7 @@ def test_a_mix_of_hostile_values_repeated_keys_and_unknown_keys(page):
 
 
 def _rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
+    return rss_bytes() / 2**20
 
 
 def test_memory_stays_bounded_when_the_largest_links_are_opened_again_and_again():
