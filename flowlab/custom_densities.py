@@ -24,6 +24,7 @@ from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
 from .densities import Density
 from .metrics import LOG2PI
+from .schema import shown
 
 MAX_TEXT = 12  # characters of typed text
 TEXT_FONT_PX = 96  # glyph height of the rendered text before it is scaled to the raster
@@ -36,11 +37,6 @@ BANDWIDTH_RANGE = (0.05, 0.5)  # standard deviation of a drawn point's Gaussian
 BOX_HALF = 3.0  # a raster is placed on a box whose longer side spans [-3, 3]
 DRAW_BOX = ((-3.0, 3.0), (-3.0, 3.0))  # the drawing canvas's coordinates
 MIN_MASS_FRACTION = 1e-3  # a raster needs some ink: at least this fraction of the largest possible mass
-
-
-def _one_line(text: str, limit: int = 80) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 # ---- rasters ---------------------------------------------------------------------------------------------------------
@@ -110,7 +106,7 @@ def check_text(text) -> str:
         raise ValueError("Type some text to learn, e.g. FLOW.")
     if len(t) > MAX_TEXT:
         raise ValueError(f"The text has {len(t)} characters; at most {MAX_TEXT} fit on the plane "
-                         f"(got {_one_line(t, 30)!r}).")
+                         f"(got {shown(t, 30)}).")
     return t
 
 
@@ -173,7 +169,7 @@ def points_density(points, bandwidth: float, entropy_samples: int = 100_000) -> 
     h = float(bandwidth)
     lo_h, hi_h = BANDWIDTH_RANGE
     if not (lo_h <= h <= hi_h):
-        raise ValueError(f"The bandwidth must be between {lo_h:g} and {hi_h:g}, got {_one_line(bandwidth, 20)}.")
+        raise ValueError(f"The bandwidth must be between {lo_h:g} and {hi_h:g}, got {shown(bandwidth, 20)}.")
     centres = jnp.asarray(p)
     n = len(p)
 
@@ -212,7 +208,7 @@ def from_source(source: dict) -> Density:
         return replace(d, source={**d.source, "kind": kind})
     if kind == "points":
         return points_density(source["points"], source["bandwidth"])
-    raise ValueError(f"Unknown kind of user density {_one_line(kind, 30)!r}.")
+    raise ValueError(f"Unknown kind of user density {shown(kind, 30)}.")
 
 
 # ---- what the flow reaches on them (benchmarks/own_density.py) ---------------------------------------------------------

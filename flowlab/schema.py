@@ -18,10 +18,10 @@ from typing import Any, Callable, Mapping
 MAX_SHOWN = 80  # characters of a user's value echoed in a message
 
 
-def shown(value) -> str:
-    """A user's value for a message: its repr, cut to ``MAX_SHOWN`` characters."""
+def shown(value, limit: int = MAX_SHOWN) -> str:
+    """A user's value for a message: its repr, cut to ``limit`` characters."""
     r = repr(value)
-    return r if len(r) <= MAX_SHOWN else r[:MAX_SHOWN - 1] + "…'"
+    return r if len(r) <= limit else r[:limit - 1] + "…'"
 
 
 MAX_NAME_CHARS = 60  # of a file name or method name shown from a model file
