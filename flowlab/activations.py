@@ -34,6 +34,9 @@ _LABELS = {"smooth_leaky_relu": "smooth leaky ReLU s_L", "tanh_linear": "tanh + 
            "learned_leaky_relu": "learned leaky ReLU",  # a slope per unit
            "learned_steps": "learned tanh steps"}  # a slope and STEPS tanh steps per unit (short: a sidebar choice)
 _N_PARAMS = {"smooth_leaky_relu": 0, "tanh_linear": 0, "learned_leaky_relu": 1, "learned_steps": 1 + 3 * STEPS}
+# a training step's cost relative to a fixed activation (assets/benchmarks/activation_cpu.json: 0.48x and 0.09x the
+# steps/s at D = 2, L = 10, batch 512); sizes the live chunks
+_STEP_COST = {"smooth_leaky_relu": 1.0, "tanh_linear": 1.0, "learned_leaky_relu": 2.0, "learned_steps": 10.0}
 _LEAKY = ("smooth_leaky_relu", "learned_leaky_relu")  # alpha: the (initial) slope, 0 < alpha < 1
 MAX_PARAMS = max(_N_PARAMS.values())
 
@@ -62,6 +65,11 @@ class Activation:
     def n_params(self) -> int:
         """Learned parameters per unit (0 for a fixed activation)."""
         return _N_PARAMS[self.name]
+
+    @property
+    def step_cost(self) -> float:
+        """A training step's cost relative to a fixed activation (measured; ``_STEP_COST``)."""
+        return _STEP_COST[self.name]
 
     @property
     def learnable(self) -> bool:

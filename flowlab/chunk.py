@@ -24,6 +24,7 @@ import optax
 
 from . import gradients as G
 from . import presets
+from .activations import make_activation
 from .flow import TRAINER_INITS, FlowSpec, data_init, init_params, log_prob, logdet_weights
 from .metrics import all_finite, global_norm, inverse_error, tree_where
 
@@ -208,8 +209,6 @@ _BATCH_OVERHEAD = 300
 _REF_WORK = 20 * (256 + _BATCH_OVERHEAD)
 _REF_STEPS = 500
 _METHOD_COST = {"exact": 1.0, "relative": 1.0, "self_normalizing": 1.5}
-# a step's cost relative to a fixed activation (assets/benchmarks/activation_cpu.json: 0.48x and 0.09x the steps/s)
-_ACTIVATION_COST = {"learned_leaky_relu": 2.0, "learned_steps": 10.0}
 HEADLESS_CHUNK_SCALE = 4.0  # headless runs (CLI, quality benchmark): 4x the Playground's work per chunk
 
 
@@ -217,6 +216,6 @@ def chunk_steps_for(layers: int, batch: int, method: str, scale: float = 1.0, ac
     """Steps per jitted chunk: about the work of ``scale`` × 500 steps at 20 layers × batch 256 with a fixed
     activation, at most 200."""
     work = (max(1, int(layers)) * (max(1, int(batch)) + _BATCH_OVERHEAD) * _METHOD_COST.get(method, 1.0)
-            * _ACTIVATION_COST.get(activation, 1.0))
+            * (make_activation(activation).step_cost if activation else 1.0))
     target = scale * _REF_STEPS * _REF_WORK / work
     return max(c for c in CHUNK_CHOICES if c <= max(target, CHUNK_CHOICES[0]))

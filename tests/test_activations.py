@@ -158,3 +158,9 @@ def test_bad_parameters_are_rejected():
         make_activation("learned_steps")(jnp.ones(3))
     assert all(make_activation(n).label for n in ACTIVATION_NAMES)
     assert [make_activation(n).learnable for n in ACTIVATION_NAMES] == [False, False, True, True]
+
+
+def test_every_activation_has_a_step_cost_and_the_learned_ones_cost_more():
+    costs = {n: make_activation(n).step_cost for n in ACTIVATION_NAMES}
+    assert costs["smooth_leaky_relu"] == costs["tanh_linear"] == 1.0
+    assert 1.0 < costs["learned_leaky_relu"] < costs["learned_steps"]
