@@ -254,12 +254,13 @@ class PlaygroundSession:
         return Snapshot(state="idle") if self.worker is None else self.worker.snapshot()
 
     def busy(self, snap: Snapshot) -> bool:
-        """Whether the page should keep redrawing: training is wanted and the worker has not yet reported it over
-        (it may not have read the last message yet), or the worker says it is building, queued or running."""
+        """Whether the page should keep redrawing: the worker has not yet read every message the page sent (Train,
+        Pause, Reset, Best, ...: until it has, the page's buttons may show the state before the click), or it says it
+        is building, queued or running."""
         if snap.state in ("building", "running", "queued"):
             return True
-        if self.worker is not None and snap.handled < self.sent:
-            return self.wanted is not None
+        if self.worker is not None and self.worker.alive and snap.handled < self.sent:
+            return True
         self.wanted = None  # the worker has read every message and is not training: the run is over
         return False
 
