@@ -158,7 +158,8 @@ class Activation:
         s_T is odd and concave increasing on x >= 0: solve for |y| starting at 0 <= root, then restore the sign.
         The learned steps: e^ρ x - H < s(x) < e^ρ x + H with H = Σ e^ω brackets the root in [(y-H)/e^ρ, (y+H)/e^ρ];
         a Newton step that leaves the shrinking bracket or spans more than half of it (Newton can cycle between the
-        flat parts of s) is replaced by bisection.
+        flat parts of s) is replaced by bisection; the iteration ends when no value moves by more than a few ulps
+        (at most ``BRACKET_STEPS`` iterations; most batches need 10–30).
         """
         y = jnp.asarray(y)
         if self.name == "learned_steps":
@@ -183,15 +184,22 @@ class Activation:
         slope, height = jnp.exp(t[..., 0]), jnp.sum(jnp.exp(t[..., 1:1 + STEPS]), axis=-1)
         lo, hi = (y - height) / slope, (y + height) / slope
 
-        def step(_, carry):
-            x, lo, hi = carry
+        tol = 4.0 * jnp.finfo(y.dtype).eps
+
+        def step(carry):
+            i, x, lo, hi, _ = carry
             f = self(x, theta) - y
             lo, hi = jnp.where(f < 0, x, lo), jnp.where(f > 0, x, hi)
             xn = x - f / self.deriv(x, theta)
             newton = (xn >= lo) & (xn <= hi) & (jnp.abs(xn - x) <= 0.5 * (hi - lo))
-            return jnp.where(newton, xn, 0.5 * (lo + hi)), lo, hi
+            xn = jnp.where(newton, xn, 0.5 * (lo + hi))
+            moving = jnp.any(jnp.abs(xn - x) > tol * (1.0 + jnp.abs(x)))
+            return i + 1, xn, lo, hi, moving
 
-        return jax.lax.fori_loop(0, BRACKET_STEPS, step, (y / slope, lo, hi))[0]
+        def going(carry):
+            return (carry[0] < BRACKET_STEPS) & carry[4]
+
+        return jax.lax.while_loop(going, step, (0, y / slope, lo, hi, jnp.array(True)))[1]
 
 
 def _log_sech2(u):

@@ -343,6 +343,31 @@ def test_a_worker_in_line_republishes_its_view_without_recomputing_it():
         _end((first, second), gate)
 
 
+def test_a_running_worker_computes_a_view_only_for_a_page_that_has_read_the_last_one():
+    """The page redraws a few times a second; views computed between two reads were never shown (and cost training
+    time): while running, the worker publishes again only after the page has read the snapshot before."""
+    views = []
+
+    def view(trainer):
+        views.append(trainer.step)
+        return {"step": trainer.step}
+
+    t = FakeTrainer()
+    w = make(t, publish_s=0.0, view=view)
+    try:
+        assert wait_for(lambda: w.snapshot().state == "idle")
+        w.start()
+        assert wait_for(lambda: t.step >= 20 * CHUNK)  # trains on without anybody reading
+        first = w._snap  # not read: no redraw asked
+        assert t.step >= first.step + 19 * CHUNK and len(views) <= 3
+        seen = w.snapshot()  # the page reads: the next chunk publishes a fresh view
+        assert wait_for(lambda: w._snap.seq > seen.seq)
+        assert w._snap.view == {"step": w._snap.step} and w._snap.step > seen.step
+    finally:
+        w.stop()
+        w.join(5)
+
+
 def test_queue_note_counts_in_words():
     from flowlab.runtime.worker import queue_note
 

@@ -1,7 +1,8 @@
 """A training worker: one session's training in a background thread, beside the page's drawing.
 
 The worker owns its ``Trainer``.  It trains in jitted chunks, one chunk per turn of the process-wide ``Scheduler``,
-and after a chunk publishes an immutable ``Snapshot`` (at most every ``publish_s`` seconds while training): the
+and after a chunk publishes an immutable ``Snapshot`` (while training: at most every ``publish_s`` seconds, and only
+once the page has read the previous one, so no view is computed that no redraw shows): the
 metrics, thinned curves, the weights and whatever ``view(trainer)`` computes for the page to draw.  The page only
 reads ``snapshot()``.  Every control is a message (``send``): start, pause, step, reset, restore_best, hyper, stop;
 messages are applied between chunks, so each takes effect within one chunk, and a worker waiting for its turn
@@ -81,7 +82,7 @@ class TrainingWorker:
         self._stopped = threading.Event()  # set by stop(): a wait for a turn ends at once
         self._snap = Snapshot()
         self._seen = clock()
-        self._seq = 0
+        self._seq = self._read = 0  # the last snapshot published, and the last one the page has read
         self.trainer: Trainer | None = None  # owned by the worker thread; read it only through snapshots
         self._thread = threading.Thread(target=self._run, name=f"flowlab-train-{name}", daemon=True)
         _LIVE.add(self)
@@ -117,7 +118,9 @@ class TrainingWorker:
     def snapshot(self) -> Snapshot:
         """The newest snapshot; asking for it keeps the worker from pausing itself for idleness."""
         self._seen = self.clock()
-        return self._snap
+        snap = self._snap
+        self._read = snap.seq
+        return snap
 
     @property
     def alive(self) -> bool:
@@ -270,7 +273,8 @@ class TrainingWorker:
                 self._rate.append((self._wall, t.step))
                 while len(self._rate) > 2 and self._rate[-1][0] - self._rate[0][0] > RATE_WINDOW_S:
                     self._rate.pop(0)
-            if not self._running or self.clock() - self._last_publish >= self.publish_s:
+            if not self._running or (self._read >= self._seq
+                                     and self.clock() - self._last_publish >= self.publish_s):
                 self._publish("running" if self._running else self._idle_state())
 
     def _has_mail(self) -> bool:
