@@ -58,8 +58,9 @@ def main(argv=None):
     if a.one:
         print(json.dumps(run_one(**json.loads(a.one))), flush=True)
         return
-    over = {k: json.loads(v) if v[:1] in "0123456789-.[{tf" and v not in ("true", "false") else v
-            for k, v in (kv.split("=", 1) for kv in a.set)}
+    from flowlab.presets import changes  # noqa: PLC0415  (pure Python: the parent still never imports JAX)
+
+    over = changes(a.set)
     env = {**os.environ, "OMP_NUM_THREADS": "1",
            "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
 

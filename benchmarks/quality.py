@@ -15,7 +15,10 @@ worst KL over the seeds with the goal of issue 20 (``GOAL_KL``).
 
     python benchmarks/quality.py                                   # 9 densities x relative, SNF, seed 0, 60 s each
     python benchmarks/quality.py --densities moons rings --methods relative --seeds 0 1 2 3 --budget 60
-    python benchmarks/quality.py --exact --candidates 2 --paper    # also the exact gradient, 2 seeds per run, Table 2
+    python benchmarks/quality.py --densities rings --methods relative --seeds 0 1 --set batch=256 layers=16
+    python benchmarks/quality.py --exact --candidates 2 --paper
+    python benchmarks/quality.py --densities rings --seeds 1 --pictures assets/benchmarks/misses  # where q is wrong
+    python benchmarks/quality.py --report                          # the table of every recorded run of today's presets    # also the exact gradient, 2 seeds per run, Table 2
 """
 from __future__ import annotations
 
@@ -37,7 +40,12 @@ import numpy as np  # noqa: E402
 
 from flowlab import presets  # noqa: E402
 from flowlab.densities import get_density, names  # noqa: E402
+from flowlab.files import save_model  # noqa: E402
+from flowlab.flow import model_log_prob  # noqa: E402
+from flowlab.layerviz.grids import plane_grid  # noqa: E402
 from flowlab.metrics import paired_kl  # noqa: E402
+from flowlab.plots.export import write_png  # noqa: E402
+from flowlab.plots.playground import compare_figure  # noqa: E402
 from flowlab.system import usable_cpus, write_result  # noqa: E402
 from flowlab.train import build_trainer, train_candidates  # noqa: E402
 
@@ -64,6 +72,27 @@ def evaluate(trainer, density: str, n_eval: int, seed: int = EVAL_SEED) -> dict:
             "finite": bool(np.all(np.isfinite(lq)))}
 
 
+def jsonable(settings: dict) -> dict:
+    """Settings as a JSON record holds them (an infinite clip as the string 'inf')."""
+    return {k: (v if not isinstance(v, float) or np.isfinite(v) else str(v)) for k, v in settings.items()}
+
+
+def picture(trainer, cfg: dict, kl: float, n: int = 200) -> Path:
+    """The kept model beside the truth and p·(log p − log q) (where the KL comes from), as PNG, and the model file,
+    in ``cfg["pictures"]`` named after the density, method and seed."""
+    folder = Path(cfg["pictures"])
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = folder / f"{cfg['density']}_{cfg['method']}_seed{cfg['seed']}"
+    save_model(stem.with_suffix(".npz"), trainer.spec, trainer.params, trainer.norm, trainer.config_dict())
+    d = get_density(cfg["density"])
+    xs, ys, pts = plane_grid(d.plot_range, n)
+    fig = compare_figure(xs, ys, np.asarray(d.log_prob(pts)), model_log_prob(trainer.spec, trainer.params,
+                                                                             trainer.norm, pts), kl, integrand=True)
+    fig.update_layout(title=f"{d.label}, {cfg['method']}, seed {cfg['seed']}, {cfg['budget']:.0f} s on one core",
+                      margin=dict(t=80))
+    return Path(write_png(fig, str(stem.with_suffix(".png")), width=1500, height=480))
+
+
 def run_one(cfg: dict) -> dict:
     """Train one configuration in this process (the child) and return its record."""
     s = {**cfg["settings"], "method": cfg["method"]}
@@ -78,19 +107,25 @@ def run_one(cfg: dict) -> dict:
                      "kept_heldout_nll": c.best.test_nll if c.best else None, "train_seconds": round(c.elapsed, 2),
                      "divergences": [d.message for d in c.divergences], **ev})
     best = next(r for r in rows if r["kept"])
+    if cfg.get("pictures"):
+        picture(kept, cfg, best["kl_paired"])
     return {**{k: cfg[k] for k in ("density", "method", "preset", "seed", "budget", "candidates", "n_eval")},
             "goal_kl": GOAL_KL.get(cfg["density"]), "kept_seed": best["seed"],
             **{k: best[k] for k in ("kl_paired", "kl_paired_se", "kl_entropy", "test_nll", "entropy", "steps",
                                     "kept_step", "train_seconds", "divergences")},
             "wall_seconds": round(time.perf_counter() - t_wall, 2), "candidate_runs": rows,
-            "settings": {k: (v if not isinstance(v, float) or np.isfinite(v) else str(v)) for k, v in s.items()}}
+            "settings": jsonable(s)}
 
 
-def plan(densities, methods, seeds, budget: float, candidates: int, n_eval: int, paper: bool) -> list[dict]:
-    """The runs: every density × method × seed with the tuned settings, plus the paper's (relative) with --paper."""
+def plan(densities, methods, seeds, budget: float, candidates: int, n_eval: int, paper: bool,
+         change: dict | None = None) -> list[dict]:
+    """The runs: every density × method × seed with the tuned settings (``change`` applied on top, named in the
+    preset column: a sweep), plus the paper's (relative) with --paper."""
     base = dict(budget=budget, n_eval=n_eval)
-    cfgs = [dict(base, density=d, method=m, seed=s, preset="tuned", candidates=candidates,
-                 settings=presets.tuned(d, m).settings()) for d in densities for m in methods for s in seeds]
+    name = "tuned" + "".join(f" {k}={v}" for k, v in (change or {}).items())
+    cfgs = [dict(base, density=d, method=m, seed=s, preset=name, candidates=candidates,
+                 settings={**presets.tuned(d, m).settings(), **(change or {})})
+            for d in densities for m in methods for s in seeds]
     if paper:
         cfgs += [dict(base, density=d, method="relative", seed=s, preset="paper", candidates=1,
                       settings=presets.paper(d).settings()) for d in densities if d in presets.PAPER for s in seeds]
@@ -138,17 +173,33 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 def table(summary: list[dict]) -> str:
     """The summary as a fixed-width text table."""
-    head = (f"{'preset':6s} {'density':15s} {'method':17s} {'runs':>4s} {'steps':>7s} {'KL median':>9s} "
+    head = (f"{'preset':22s} {'density':15s} {'method':17s} {'runs':>4s} {'steps':>7s} {'KL median':>9s} "
             f"{'KL worst':>8s} {'± SE':>7s} {'KL via H':>8s} {'goal':>6s} {'median':>6s} {'worst':>6s} {'div.':>4s}")
     lines = [head, "-" * len(head)]
     for s in summary:
         yes = {True: "meets", False: "misses"}
-        lines.append(f"{s['preset']:6s} {s['density']:15s} {s['method']:17s} {s['runs']:4d} {s['steps_median']:7.0f} "
+        lines.append(f"{s['preset']:22s} {s['density']:15s} {s['method']:17s} {s['runs']:4d} {s['steps_median']:7.0f} "
                      f"{s['kl_median']:9.4f} {s['kl_worst']:8.4f} {s['se_max']:7.4f} {s['kl_entropy_median']:8.4f} "
                      f"{s['goal'] if s['goal'] is not None else float('nan'):6.3f} {yes[s['median_ok']]:>6s} "
                      f"{yes[s['worst_ok']]:>6s} {s['divergences']:4d}"
                      + (f"  ({s['errors']} failed)" if s["errors"] else ""))
     return "\n".join(lines)
+
+
+def recorded_for_presets(path, budget: float, candidates: int = 1) -> list[dict]:
+    """The records in ``path`` whose settings are today's tuned preset for their (density, method), with ``budget``
+    and ``candidates``, whatever sweep label they were run under: the evidence behind the presets as they stand."""
+    rows = []
+    for line in Path(path).read_text().splitlines():
+        r = json.loads(line)
+        if r.get("benchmark") != "quality" or "error" in r or r.get("preset") == "paper":
+            continue
+        if r.get("budget") != budget or r.get("candidates") != candidates or "settings" not in r:
+            continue
+        want = jsonable({**presets.tuned(r["density"], r["method"]).settings(), "method": r["method"]})
+        if {**r["settings"], "method": r["method"]} == want:
+            rows.append({**r, "preset": "tuned"})
+    return rows
 
 
 def main(argv=None) -> int:
@@ -164,13 +215,24 @@ def main(argv=None) -> int:
     ap.add_argument("--n-eval", type=int, default=100_000)
     ap.add_argument("--workers", type=int, default=1, help="runs at once, each on its own cores")
     ap.add_argument("--out", default=str(OUT), help="JSON lines are appended here")
+    ap.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="change tuned settings for a sweep, e.g. batch=256")
+    ap.add_argument("--pictures", metavar="DIR", help="also save each kept model and a PNG of where its density is "
+                                                      "wrong (truth, model, p·(log p − log q)) in DIR")
+    ap.add_argument("--report", action="store_true",
+                    help="train nothing: the table of the runs in --out made with today's tuned presets")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one JSON config in this process
     a = ap.parse_args(argv)
     if a.one:
         print(json.dumps(run_one(json.loads(a.one))), flush=True)
         return 0
+    if a.report:
+        rows = recorded_for_presets(a.out, a.budget, a.candidates)
+        print(table(summarise(rows)) if rows else f"No run in {a.out} matches today's tuned presets.")
+        return 0
     methods = list(dict.fromkeys(a.methods + (["exact"] if a.exact else [])))
-    cfgs = plan(a.densities, methods, a.seeds, a.budget, a.candidates, a.n_eval, a.paper)
+    cfgs = plan(a.densities, methods, a.seeds, a.budget, a.candidates, a.n_eval, a.paper, presets.changes(a.set))
+    if a.pictures:
+        cfgs = [dict(c, pictures=str(Path(a.pictures).resolve())) for c in cfgs]
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
     per_run = max(c["candidates"] for c in cfgs)
     workers = max(1, min(a.workers, len(cores) // per_run, len(cfgs)))
@@ -189,10 +251,10 @@ def main(argv=None) -> int:
             free.put(mine)
         write_result(a.out, {"benchmark": "quality", **r})
         if "error" in r:
-            print(f"{r['preset']:5s} {r['density']:15s} {r['method']:17s} seed {r['seed']}: FAILED {r['error']}",
+            print(f"{r['preset']:22s} {r['density']:15s} {r['method']:17s} seed {r['seed']}: FAILED {r['error']}",
                   flush=True)
         else:
-            print(f"{r['preset']:5s} {r['density']:15s} {r['method']:17s} seed {r['seed']}: {r['steps']} steps "
+            print(f"{r['preset']:22s} {r['density']:15s} {r['method']:17s} seed {r['seed']}: {r['steps']} steps "
                   f"(kept {r['kept_step']}), KL {r['kl_paired']:.4f} ± {r['kl_paired_se']:.4f} (via H "
                   f"{r['kl_entropy']:.4f}), goal {r['goal_kl']}, divergences "
                   f"{sum(len(c['divergences']) for c in r['candidate_runs'])}", flush=True)

@@ -56,15 +56,18 @@ class Tuning:
 
 
 TUNINGS: tuple[Tuning, ...] = (
-    Tuning(None, None, dict(activation="learned_steps", layers=10),
+    Tuning(None, None, dict(activation="learned_steps", layers=10, batch=256),
            "Ten layers with learned tanh steps per unit beat fifty fixed smooth leaky ReLU layers in 60 s on one core on "
            "every density tried, though each step costs ~10x more: KL 0.004 / 0.007 / 0.002 on trimodal, moons, sine "
            "and 0.04 / 0.22 / 0.29 / 0.20 / 0.08 on eight Gaussians, rings, checkerboard, two spirals, pinwheel "
            "(relative; 0.012 / 0.27 on eight Gaussians and rings self-normalizing), against 0.04-0.60 with the "
            "fixed activation (assets/benchmarks/learned_activation_cpu.jsonl, quality_cpu.jsonl); twenty layers got "
            "half the steps and did worse (activation_cpu.json: per step, learned steps lower the KL on every "
-           "multimodal density)."),
-    Tuning(None, "self_normalizing", dict(batch=256, lam=5.0, decay=30_000),
+           "multimodal density). Batch 256 (about twice the steps of 1024) lowered the relative gradient's median KL "
+           "on two spirals 0.28 -> 0.14, pinwheel 0.12 -> 0.07, checkerboard 0.27 -> 0.21, eight Gaussians "
+           "0.054 -> 0.050 (seeds 0, 1; quality_cpu.jsonl, preset 'tuned batch=256'); sixteen layers did not help "
+           "rings or checkerboard ('tuned batch=256 layers=16')."),
+    Tuning(None, "self_normalizing", dict(lam=5.0, decay=30_000),
            "With λ = 0.5, 3 of 24 runs lost their learned inverses late (‖RW − I‖ 1e-2 → 30); λ = 5 kept it near "
            "1e-3 (Keller's λ; the file records 1 and 10, twice these, on FlowLab's former scale), and small batches with more steps suit SNF (assets/benchmarks/seed_sweep_devicecpu_30k.jsonl); "
            "open-ended runs reach a lower KL at 30 000 steps with a 30 000-step decay than with 60 000 on trimodal, "
@@ -72,10 +75,13 @@ TUNINGS: tuple[Tuning, ...] = (
     Tuning("moons", None, dict(warmup=1000, init="data"),
            "The data-dependent start lowered the seed spread on moons (KL 0.044–0.095 vs 0.047–0.243 over four "
            "seeds; assets/benchmarks/init_sweep_cpu.jsonl)."),
-    Tuning("moons", "relative", dict(batch=512, decay=25_000),
-           "Batch 512 gets more steps per second; with Adam's β₂ = 0.99 open-ended runs spiked to KL 6 after "
-           "15 000 steps, with the default 0.999 they stayed steady, KL 0.06–0.14 at 30 000 steps on three of "
-           "four seeds (assets/benchmarks/live_schedule_cpu.jsonl)."),
+    Tuning("moons", "relative", dict(decay=25_000),
+           "With Adam's β₂ = 0.99 open-ended runs spiked to KL 6 after 15 000 steps, with the default 0.999 and a "
+           "25 000-step decay they stayed steady, KL 0.06–0.14 at 30 000 steps on three of four seeds "
+           "(assets/benchmarks/live_schedule_cpu.jsonl)."),
+    Tuning("rings", "relative", dict(batch=1024),
+           "Rings is the one density where batch 256 did worse than 1024 (median KL 0.28 vs 0.23 over seeds 0, 1; "
+           "quality_cpu.jsonl)."),
 )
 
 
@@ -98,6 +104,30 @@ def tuned(density: str | None, method: str | None = None) -> Preset:
     for t in applied:
         p = replace(p, **t.changes)
     return replace(p, why=" ".join(t.why for t in applied) or DEFAULT.why)
+
+
+_KINDS = {int: "a whole number", float: "a number", str: "a name"}
+
+
+def changes(pairs) -> dict:
+    """``KEY=VALUE`` strings (a benchmark's sweep) as changes to a preset, each value of the type of ``DEFAULT``'s;
+    ValueError naming the pair for an unknown key or a value of the wrong type."""
+    out = {}
+    for pair in pairs or ():
+        key, _, value = str(pair).partition("=")
+        if key not in SETTING_KEYS or not value:
+            raise ValueError(f"A change is KEY=VALUE with KEY one of {', '.join(SETTING_KEYS)}; got {pair!r}.")
+        kind = type(getattr(DEFAULT, key))
+        if kind is bool:
+            if value.lower() not in ("true", "false"):
+                raise ValueError(f"{key} is true or false; got {value!r}.")
+            out[key] = value.lower() == "true"
+        else:
+            try:
+                out[key] = kind(value)
+            except ValueError:
+                raise ValueError(f"{key} is {_KINDS.get(kind, kind.__name__)}; got {value!r}.") from None
+    return out
 
 
 def defaults(density: str | None, method: str | None = None) -> dict:

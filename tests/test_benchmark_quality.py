@@ -1,6 +1,7 @@
 """benchmarks/quality.py without training: the goal table, the evaluation (paired KL and KL via the exact entropy),
 the plan of runs and the summary table (median and worst over seeds against the goal)."""
 import importlib.util
+import json
 import math
 import os
 
@@ -65,3 +66,22 @@ def test_summary_reports_median_and_worst_against_the_goal():
     assert s["rings"]["divergences"] == 1 and not s["rings"]["median_ok"]
     text = Q.table(list(s.values()))
     assert "0.050" in text and "0.210" in text and "misses" in text and "meets" in text
+
+
+def test_a_sweep_changes_the_settings_and_names_itself():
+    cfgs = Q.plan(["rings"], ["relative"], [0], 60.0, 1, 1000, False, presets.changes(["batch=512", "layers=12"]))
+    assert cfgs[0]["preset"] == "tuned batch=512 layers=12"
+    assert cfgs[0]["settings"] == {**presets.tuned("rings", "relative").settings(), "batch": 512, "layers": 12}
+
+
+def test_report_keeps_only_the_runs_of_todays_presets(tmp_path):
+    def rec(settings, **kw):
+        return json.dumps({"benchmark": "quality", "density": "moons", "method": "relative", "preset": "x", "seed": 0,
+                           "budget": 60.0, "candidates": 1, "settings": Q.jsonable(settings), **kw})
+
+    now = presets.tuned("moons", "relative").settings()
+    path = tmp_path / "q.jsonl"
+    path.write_text("\n".join([rec(now), rec({**now, "batch": now["batch"] * 2}), rec(now, budget=30.0),
+                               rec(now, error="boom"), rec(now, preset="paper")]) + "\n")
+    rows = Q.recorded_for_presets(path, 60.0)
+    assert len(rows) == 1 and rows[0]["preset"] == "tuned"

@@ -1,6 +1,7 @@
 """The shared figure builders (flowlab.plots.core) and the Playground's (flowlab.plots.playground)."""
 import numpy as np
 import plotly.graph_objects as go
+import pytest
 
 from flowlab.layerviz.grids import plane_grid as grid
 from flowlab.plots.core import density_figure, log_ticks
@@ -60,3 +61,16 @@ def test_points_and_truth_comparison():
     lp = -np.sum(g ** 2, axis=1)
     c = compare_figure(xs, ys, lp, lp - 1.0, kl=0.123)
     assert c.data[0].zmax == c.data[1].zmax == np.exp(np.max(lp)) and "0.123" in c.layout.annotations[1].text
+
+
+def test_truth_comparison_shows_where_the_kl_comes_from():
+    """The third panel is p·(log p − log q): its sum over the grid times the cell area is KL(p‖q) on the grid."""
+    xs, ys, g = grid(((-4, 4), (-4, 4)), 81)
+    lp = -0.5 * np.sum(g ** 2, axis=1) - np.log(2 * np.pi)
+    lq = -0.5 * np.sum((g - [0.5, 0.0]) ** 2, axis=1) - np.log(2 * np.pi)  # shifted by 0.5: KL = 0.125
+    c = compare_figure(xs, ys, lp, lq, integrand=True)
+    assert len(c.data) == 3 and c.data[2].zmin == -c.data[2].zmax
+    cell = (xs[1] - xs[0]) * (ys[1] - ys[0])
+    assert np.sum(c.data[2].z) * cell == pytest.approx(0.125, abs=2e-3)
+    lp_zero = np.where(g[:, 0] > 0, lp, -np.inf)  # p = 0 on half the plane: no contribution there, no NaN
+    assert np.all(np.isfinite(compare_figure(xs, ys, lp_zero, lq, integrand=True).data[2].z))

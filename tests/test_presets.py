@@ -68,3 +68,13 @@ def test_paper_is_table_2_taken_literally(density):
 def test_paper_preset_only_for_the_papers_densities():
     with pytest.raises(ValueError, match="only for trimodal, moons, sine"):
         presets.paper("spirals")
+
+
+def test_changes_parse_key_value_pairs_with_the_presets_types():
+    assert presets.changes(["batch=256", "lr=3e-3", "activation=tanh_linear", "standardize=false"]) == {
+        "batch": 256, "lr": 3e-3, "activation": "tanh_linear", "standardize": False}
+    assert presets.changes(None) == {}
+    for bad, says in (("bogus=1", "KEY=VALUE"), ("batch", "KEY=VALUE"), ("batch=2.5", "batch is a whole number"),
+                      ("standardize=maybe", "true or false")):
+        with pytest.raises(ValueError, match=says):
+            presets.changes([bad])

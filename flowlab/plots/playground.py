@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .core import density_figure, log_ticks, square_layout
-from .style import BLUE, DENSITY_SCALE, FONT, GREEN, GRID, LABEL_COLORS, LIGHT_GREY, ORANGE
+from .style import BLUE, DENSITY_SCALE, DIVERGING_SCALE, FONT, GREEN, GRID, LABEL_COLORS, LIGHT_GREY, ORANGE
 
 
 def points_figure(points, plot_range, title: str = "", labels=None, color: str = BLUE,
@@ -89,22 +89,37 @@ def live_curves_figure(history: dict, evals: dict, entropy: float | None = None,
     return fig
 
 
-def compare_figure(xs, ys, true_logp, learned_logp, kl: float | None = None, height: int = 420) -> go.Figure:
-    """True density and learned density side by side, on one colour scale (the larger of the two maxima)."""
+def compare_figure(xs, ys, true_logp, learned_logp, kl: float | None = None, height: int = 420,
+                   integrand: bool = False) -> go.Figure:
+    """True density and learned density side by side, on one colour scale (the larger of the two maxima); with
+    ``integrand``, a third panel of p(x)·(log p(x) − log q(x)), whose integral is KL(p‖q): red where q puts too little
+    mass, blue where too much (on a symmetric scale)."""
+    def grid(lp):
+        return np.asarray(lp, np.float64).reshape(len(ys), len(xs))
+
     def dens(lp):
-        lp = np.asarray(lp, np.float64).reshape(len(ys), len(xs))
+        lp = grid(lp)
         return np.where(np.isfinite(lp), np.exp(np.clip(lp, -700, 50)), 0.0)
 
     pt, pq = dens(true_logp), dens(learned_logp)
     zmax = float(max(np.max(pt), np.max(pq))) or 1.0
     right = "learned q(x)" + (f" · KL(p‖q) = {kl:.3f} nats" if kl is not None and np.isfinite(kl) else "")
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("true p(x)", right), horizontal_spacing=0.06)
-    for col, z in ((1, pt), (2, pq)):
-        fig.add_trace(go.Heatmap(x=xs, y=ys, z=z, zmin=0, zmax=zmax, colorscale=DENSITY_SCALE, showscale=col == 2,
-                                 colorbar=dict(title="density", thickness=12),
-                                 hovertemplate="x=%{x:.2f}<br>y=%{y:.2f}<br>%{z:.3g}<extra></extra>"), 1, col)
+    titles = ("true p(x)", right) + (("p·(log p − log q): where the KL comes from",) if integrand else ())
+    fig = make_subplots(rows=1, cols=len(titles), subplot_titles=titles, horizontal_spacing=0.06)
+    bar = dict(title="density", thickness=12, **({"x": 0.655} if integrand else {}))  # left of the third panel
+    shared = dict(zmin=0, zmax=zmax, colorscale=DENSITY_SCALE, colorbar=bar)
+    panels = [(1, pt, dict(shared, showscale=False)), (2, pq, dict(shared, showscale=True))]
+    if integrand:
+        with np.errstate(invalid="ignore"):  # p = 0 where log p = -inf: no contribution
+            gap = np.where(pt > 0, pt * (grid(true_logp) - np.clip(grid(learned_logp), -700, 50)), 0.0)
+        top = float(np.max(np.abs(gap))) or 1.0
+        panels.append((3, gap, dict(zmin=-top, zmax=top, colorscale=DIVERGING_SCALE, showscale=True,
+                                    colorbar=dict(title="nats·density", thickness=12))))
+    for col, z, style in panels:
+        fig.add_trace(go.Heatmap(x=xs, y=ys, z=z, hovertemplate="x=%{x:.2f}<br>y=%{y:.2f}<br>%{z:.3g}<extra></extra>",
+                                 **style), 1, col)
         fig.update_xaxes(range=[float(xs[0]), float(xs[-1])], constrain="domain", showgrid=False, row=1, col=col)
-        fig.update_yaxes(range=[float(ys[0]), float(ys[-1])], scaleanchor="x" if col == 1 else "x2",
+        fig.update_yaxes(range=[float(ys[0]), float(ys[-1])], scaleanchor="x" if col == 1 else f"x{col}",
                          scaleratio=1, showgrid=False, row=1, col=col)
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), font=FONT, plot_bgcolor="white")
     return fig
