@@ -5,7 +5,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from flowlab import presets
 from flowlab.cli import main
+from flowlab.cli.train import build_parser, density_from_args, settings_from_args
+from flowlab.densities import REGISTRY as DENSITIES
+from flowlab.gradients import TRAIN_METHODS
 from flowlab.files import load_model
 
 
@@ -164,3 +168,15 @@ def test_every_help_prints_and_exits_zero(argv, capsys):
     except SystemExit as e:
         code = e.code
     assert code in (0, None) and "usage:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("method", TRAIN_METHODS)
+@pytest.mark.parametrize("density", list(DENSITIES))
+def test_every_density_and_method_gets_its_tuned_preset(density, method):
+    """No training: the settings ``train`` would use are the tuned preset of that pair, and a setting given by name
+    replaces the preset's."""
+    args = build_parser().parse_args(["--density", density, "--method", method, "--budget", "60", "--out", "x"])
+    s, seed = settings_from_args(args, density_from_args(args))
+    assert s == presets.tuned(density, method).settings() and seed == presets.PLAYGROUND_EXTRA["seed"]
+    args = build_parser().parse_args(["--density", density, "--method", method, "--batch", "64", "--budget", "9", "--out", "x"])
+    assert settings_from_args(args, density_from_args(args))[0]["batch"] == 64

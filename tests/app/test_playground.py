@@ -6,6 +6,8 @@ import pytest
 from apputil import metric, no_errors, open_page, rerun_until, text_of, widget
 
 from flowlab import presets
+from flowlab.densities import REGISTRY as DENSITIES
+from flowlab.gradients import PLAYGROUND_METHODS
 from flowlab.settings import PLAYGROUND
 
 TINY = {"density": "trimodal", "layers": "2", "batch": "16", "ntrain": "500", "warmup": "0"}
@@ -151,6 +153,19 @@ def test_choosing_a_method_loads_its_tuned_settings_and_keeps_hand_edits():
     assert widget(at, "pg_init").value == presets.tuned("sine", "self_normalizing").init
 
 
+@pytest.mark.parametrize("density", list(DENSITIES))
+def test_every_density_and_method_opens_with_its_tuned_preset(density):
+    """A link naming only the density, then each method picked in turn: every training setting on the page is the
+    tuned preset of that (density, method) pair."""
+    at = app({"density": density})
+    for method in PLAYGROUND_METHODS:
+        widget(at, "pg_method").set_value(method).run()
+        no_errors(at)
+        want = presets.tuned(density, method).settings()
+        shown = {k: widget(at, f"pg_{k}").value for k in want if k != "standardize"}
+        assert shown == {k: v for k, v in want.items() if k != "standardize"}, (density, method)
+
+
 def test_divergence_warning_explains_and_points_to_best():
     """A divergence stops training with the guard's message, a hint with a lower learning rate, and (when an earlier
     chunk had a lower test NLL than the weights left in place) the Best step to go back to."""
@@ -206,11 +221,11 @@ def test_presets_load_values():
     next(b for b in at.button if b.label == "Tuned preset").click().run()
     d = presets.tuned("sine")
     assert widget(at, "pg_layers").value == d.layers and widget(at, "pg_lr").value == d.lr
-    # moons is tuned with the data-dependent initialisation and (relative gradient) batch 512; the paper's preset
-    # goes back to orthogonal weights and the paper's batch 100
+    # moons is tuned with the data-dependent initialisation; the paper's preset goes back to orthogonal weights and
+    # the paper's batch 100
     tuned = presets.tuned("moons")
     at = app({"density": "moons"})
-    assert widget(at, "pg_init").value == "data" and widget(at, "pg_batch").value == tuned.batch == 512
+    assert widget(at, "pg_init").value == "data" and widget(at, "pg_batch").value == tuned.batch != 100
     next(b for b in at.button if b.label == "Paper preset").click().run()
     assert widget(at, "pg_init").value == "orthogonal" and widget(at, "pg_batch").value == 100
     assert at.query_params["batch"] == "100"
