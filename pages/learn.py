@@ -1,4 +1,4 @@
-"""Learn: six short interactive lessons on normalizing flows, from the change of variables to the relative gradient.
+"""Learn: seven short interactive lessons on normalizing flows, from the change of variables to learned activations.
 
 Thin page: widgets -> flowlab.lessons / flowlab.theory -> flowlab.plots.learn figures."""
 from __future__ import annotations
@@ -6,15 +6,19 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from flowlab import budget, presets
 from flowlab import lessons as L
 from flowlab import theory as T
+from flowlab.activations import make_activation
+from flowlab.densities import get_density
+from flowlab.gradients import REGISTRY as METHODS
 from flowlab.plots import learn as P
 from pages._shared.ui import LINK, page_setup
 
 page_setup()
 
 st.title("Learn")
-st.caption("Six short lessons, each with a live widget and a link that opens another page preset. Every number shown "
+st.caption("Seven short lessons, each with a live widget and a link that opens another page preset. Every number shown "
            "is computed on the spot by `flowlab` (and unit-tested there).")
 
 
@@ -32,7 +36,8 @@ def guard(fn, *args, **kw):
 
 
 tabs = st.tabs(["1 · Change of variables", "2 · Linear flows in 2-D", "3 · Cost of the log-det",
-                "4 · Relative gradient", "5 · Self-normalizing flows", "6 · The linear-flow optimum", "References"])
+                "4 · Relative gradient", "5 · Self-normalizing flows", "6 · The linear-flow optimum",
+                "7 · Learned activations", "References"])
 
 # =====================================================================================================================
 with tabs[0]:
@@ -290,15 +295,111 @@ with tabs[5]:
            method="relative", activation="smooth_leaky_relu", lr=0.01, batch=256, seed=0)
 
 # =====================================================================================================================
+@st.cache_data(max_entries=len(L.LESSON_DENSITIES), show_spinner=False)
+def learned_activation_run(density: str) -> dict:
+    """Lesson 7's fixed-size training run and its measurements, once per density for all sessions."""
+    return L.learned_activation_lesson(density)
+
+
 with tabs[6]:
+    st.subheader("7 · Learned activations")
+    act = L.lesson_activation()
+    n_par, n_steps = act.n_params, L.ACTIVATION_STEPS
+    st.markdown("A FlowLab layer is a linear map followed by an elementwise activation, $y_k = h_{k-1}W_k^\\top + "
+                "b_k$, $h_k = s(y_k)$ (the last layer is affine). An elementwise map has a diagonal Jacobian, so its "
+                "log-det is a sum of $\\log s'$ (Zhao §3.5.1), and each layer's log-det splits in two (Gresele "
+                "eq. 9):")
+    st.latex(r"\log|\det J_k| = \sum_{i=1}^{D}\log s'(y_{k,i}) + \log|\det W_k|")
+    st.markdown(f"The paper fixes $s$: the smooth leaky ReLU $s_L$ or $s_T(x) = \\tanh(\\alpha x) + \\beta x$ "
+                f"(App. H.2, eqs. 35–36). FlowLab's tuned preset learns one $s$ per unit ({act.label}): a slope "
+                f"and $M = {n_steps}$ tanh steps of learned height, sharpness and position, $n = 1 + 3M = {n_par}$ "
+                "parameters $\\theta = (\\rho, \\omega, \\kappa, c)$ per unit:")
+    st.latex(r"s(x;\theta) = e^{\rho}x + \sum_{m=1}^{M} e^{\omega_m}\tanh\big(e^{\kappa_m}(x - c_m)\big),\qquad "
+             r"s'(x;\theta) = e^{\rho} + \sum_{m=1}^{M} e^{\omega_m+\kappa_m}\,\mathrm{sech}^2\big(e^{\kappa_m}"
+             r"(x - c_m)\big) \;\ge\; e^{\rho} > 0")
+    st.markdown("Every $\\theta$ gives a strictly increasing $s$, so the flow stays invertible whatever the "
+                "optimiser does (its inverse has no closed form; FlowLab finds it by a bracketed Newton iteration). "
+                "**Why the relative gradient survives.** $\\theta$ enters the likelihood through $z$ and the first "
+                "sum of eq. 9, never through $\\log|\\det W_k|$. It needs no trick: its gradient is ordinary "
+                "backpropagation through elementwise functions, $O(B\\cdot D\\cdot n)$ per layer (with the "
+                "relative and self-normalizing gradients it comes out of the same backward pass as the errors "
+                "$\\delta_k$), while $W$ keeps its method's direction (relative gradient: "
+                f"{METHODS['relative'].cost}, no inverse).")
+    counts = L.parameter_counts(act)
+    ratio = L.step_cost_ratio(act)
+    c0 = counts[0]
+    m1, m2, m3 = st.columns(3)
+    m1.metric(f"weights W per layer at D = {c0['D']}", f"{c0['W']:,}", help="D² entries (plus D biases).")
+    m2.metric(f"activation parameters θ per layer at D = {c0['D']}", f"{c0['theta']:,}", help=f"D·n, n = {n_par}.")
+    m3.metric("cost of a training step vs a fixed activation", f"{ratio:g}×",
+              help="Measured on FlowLab's 2-D flows (Activation.step_cost).")
+    st.table({"D": [f"{c['D']:,}" for c in counts], "W: D²": [f"{c['W']:,}" for c in counts],
+              f"θ: D·{n_par}": [f"{c['theta']:,}" for c in counts],
+              "θ's share of the layer": [f"{c['share']:.1%}" for c in counts]})
+    big = counts[-1]
+    st.caption(f"At D = {c0['D']} the activations hold {c0['share']:.0%} of a layer's parameters and a training step "
+               f"costs {ratio:g}× one with a fixed activation; θ's share falls like n/D, to {big['share']:.1%} at "
+               f"D = {big['D']:,}, where the D² matrix work per sample outgrows the D·n elementwise work.")
+    c1, c2 = st.columns([3, 1])
+    density = c1.selectbox("density", L.LESSON_DENSITIES, key="learn_act_density",
+                           format_func=lambda d: get_density(d).label)
+    if c2.button("Train", type="primary", key="learn_act_train"):
+        st.session_state["learn_act_on"] = True
+    cfg = L.lesson_settings(density)
+    res = None
+    if st.session_state.get("learn_act_on"):
+        refusal = L.lesson_refusal(density, budget.session_budget())
+        if refusal:
+            st.error(refusal)
+        else:
+            with st.spinner(f"training {cfg['layers']} layers for {L.LESSON_STEPS:,} steps…"):
+                res = guard(learned_activation_run, density)
+    if res is None:
+        view = L.initial_view(density)
+        st.info(f"Press **Train** to train a flow with the tuned preset on this density for {L.LESSON_STEPS:,} steps "
+                f"({cfg['layers']} layers, {METHODS[cfg['method']].label}, batch {cfg['batch']}, seed "
+                f"{L.LESSON_SEED}). Below: the start θ⁰, the same in every unit, close to $s_T$ with α = "
+                f"{act.alpha:g}, β = {act.beta:g}. Picking another density afterwards trains again.")
+    else:
+        view = res
+        for msg in res["diverged"]:
+            st.error(msg)
+    st.plotly_chart(P.learned_activation_figure(view), width="stretch", key="learn_fig_act")
+    if res is not None:
+        mono, moved, check = res["monotonicity"], res["movement"], res["gradient_check"]
+        worst = max(check.values())
+        n1, n2, n3, n4 = st.columns(4)
+        n1.metric(f"KL(p ‖ q) after {res['steps']:,} steps", f"{res['kl']:.3f} nats")
+        n2.metric("layer shown (its θ moved most)", f"{res['layer']} of {len(moved)}",
+                  help=f"Layers 1 to {len(moved)} have an activation (the last layer is affine); ‖θ_k − θ_k⁰‖ "
+                       f"ranges from {moved.min():.2f} to {moved.max():.2f} over them.")
+        n3.metric("θ-gradient vs autodiff (float64)", f"{worst:.1e}",
+                  help="Largest relative difference between the θ-direction training takes and autodiff of the "
+                       "exact log-likelihood (slogdet), over the Playground's methods.")
+        n4.metric("min s'(x) / e^ρ", f"{mono['min_ratio']:.6f}",
+                  help=f"Over every unit of every layer, x in [{mono['x_lo']:.1f}, {mono['x_hi']:.1f}].")
+        st.caption(L.gradient_summary(check))
+        holds = mono["min_ratio"] >= 1.0 and mono["min_slope"] > 0.0
+        st.caption(f"On x ∈ [{mono['x_lo']:.1f}, {mono['x_hi']:.1f}] the smallest s' of any unit is "
+                   f"{mono['min_deriv']:.3g} and the smallest slope e^ρ is {mono['min_slope']:.3g}: s' ≥ e^ρ > 0 "
+                   + ("holds, so every learned s is strictly increasing." if holds else "FAILS on this grid."))
+    try_it(f"train the tuned flow ({act.label}, {cfg['layers']} layers) on this density", "playground",
+           density=density, activation=act.name, layers=cfg["layers"], seed=L.LESSON_SEED)
+    base = presets.DEFAULT
+    try_it(f"contrast: the fixed {make_activation(base.activation).label} at {base.layers} layers", "playground",
+           density=density, activation=base.activation, layers=base.layers, seed=L.LESSON_SEED)
+
+# =====================================================================================================================
+with tabs[7]:
     st.subheader("References")
     st.markdown(
         "1. L. Gresele, G. Fissore, A. Javaloy, B. Schölkopf, A. Hyvärinen. *Relative gradient optimization of the "
-        "Jacobian term in unsupervised deep learning.* NeurIPS 2020. — lessons 3 and 4 (§2.3, §3 eq. 10, §4 eqs. "
-        "11–15), the FC flow and activations used throughout FlowLab.\n"
+        "Jacobian term in unsupervised deep learning.* NeurIPS 2020. — lessons 3, 4 and 7 (§2.3, §3 eqs. 9–10, §4 "
+        "eqs. 11–15, App. H.2 eqs. 35–36), the FC flow and activations used throughout FlowLab.\n"
         "2. T. A. Keller, J. W. T. Peters, P. Jaini, E. Hoogeboom, P. Forré, M. Welling. *Self Normalizing Flows.* "
         "ICML 2021. — lesson 5 (eq. 3, §4.1 eqs. 8–11, Fig. 3, App. A.5 Table 4).\n"
         "3. H. Liao, J. He. *Jacobian Determinant of Normalizing Flows.* Preprint. — lesson 6 (§2.1.2 eqs. 4–6, "
         "App. A.1–A.2; §2.2 expansion/contraction).\n"
-        "4. H. Zhao. *Normalizing Flow: An Introduction.* Group seminar notes, June 2021. — lessons 1–3 (§1 change of variables, "
-        "§3.1 cost, §3.3 linear flows, §3.4–3.5 coupling and autoregressive flows).")
+        "4. H. Zhao. *Normalizing Flow: An Introduction.* Group seminar notes, June 2021. — lessons 1–3 (§1 change of "
+        "variables, §3.1 cost, §3.3 linear flows, §3.4–3.5 coupling and autoregressive flows) and 7 (§3.5.1 "
+        "elementwise flows).")

@@ -4,6 +4,7 @@ from urllib.parse import parse_qsl
 import pytest
 
 from flowlab import lessons as L
+from flowlab import presets
 from flowlab.settings import SCHEMAS
 
 
@@ -38,3 +39,16 @@ def test_a_value_the_page_would_change_is_refused():
     with pytest.raises(ValueError, match="would not take"):
         L.try_it_url("playground", density="unicorn")
     assert L.try_it_url("layers") == "layers"
+
+
+def test_lesson7_links_open_the_tuned_learned_steps_and_the_fixed_contrast():
+    """Lesson 7's two Playground links: the tuned preset's learned activation and depth, and the default preset's
+    fixed activation and depth (both taken from flowlab.presets), on every density the lesson offers."""
+    tuned, base = presets.tuned(None), presets.DEFAULT
+    assert tuned.activation == L.lesson_activation().name and tuned.activation != base.activation
+    for density in L.LESSON_DENSITIES:
+        for act, layers in ((L.lesson_activation().name, L.lesson_settings(density)["layers"]),
+                            (base.activation, base.layers)):
+            link = L.try_it_url("playground", density=density, activation=act, layers=layers, seed=0)
+            settings, notes = SCHEMAS["playground"].parse_query(dict(parse_qsl(link.split("?")[1])))
+            assert notes == [] and settings["activation"] == act and settings["layers"] == layers

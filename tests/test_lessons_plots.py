@@ -21,8 +21,19 @@ def _figures():
             P.linear_training_figure([0, 25], [3.0, 2.6], 2.55, 2.5, [25], [2.6]),
             P.scale_profile_figure({"scales": np.array([0.5, 1.0]), "contraction": np.array([1.0, 2.0]),
                                     "expansion": np.array([1.0, 0.3]), "nll": np.array([2.0, 2.3]),
-                                    "best_scale": 0.7})]
+                                    "best_scale": 0.7}),
+            P.learned_activation_figure(L.initial_view()), P.learned_activation_figure(_trained_view())]
     return figs
+
+
+def _trained_view():
+    """Lesson 7's result shape without training: θ⁰ moved by hand in two units of layer 2 of 3."""
+    act = L.lesson_activation()
+    view = L.initial_view()
+    theta = np.asarray(act.init_params(2)).copy()
+    theta[:, 0] += [0.5, -0.5]
+    return {**view, "trained": L.activation_curves(act, theta, view["x"]), "layer": 2,
+            "movement": np.array([0.1, 0.5, 0.2])}
 
 
 def test_figure_builders_return_figures():
@@ -31,6 +42,18 @@ def test_figure_builders_return_figures():
         assert isinstance(f, go.Figure) and len(f.data) >= 1
     # the histogram and the formula share the output panel; |dx/dz| sits on the secondary axis
     assert any(t.name == "|dx/dz| (right axis)" and t.yaxis != "y3" for t in figs[0].data)
+
+
+def test_learned_activation_figure_shows_start_units_and_movement():
+    before = P.learned_activation_figure(L.initial_view())
+    assert {t.name for t in before.data} == {"start θ⁰ (near s_T)"} and len(before.layout.annotations) == 2
+    after = P.learned_activation_figure(_trained_view())
+    names = [t.name for t in after.data if t.showlegend is not False]
+    assert names == ["start θ⁰ (near s_T)", "trained, layer 2, unit 1", "trained, layer 2, unit 2"]
+    bars = [t for t in after.data if isinstance(t, go.Bar)]
+    assert len(bars) == 1 and list(bars[0].x) == [1, 2, 3]
+    colors = list(bars[0].marker.color)
+    assert colors[1] != colors[0] == colors[2]  # the layer shown is highlighted
 
 
 def test_no_colour_literals():

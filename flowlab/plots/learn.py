@@ -7,7 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .style import BLUE, FAINT, FONT, GREEN, GRID, LIGHT_GREY, ORANGE, PURPLE, RED, rgba
+from .style import BLUE, FAINT, FONT, GREEN, GREY, GRID, LABEL_COLORS, LIGHT_GREY, ORANGE, PURPLE, RED, rgba
 
 
 LEGEND_ON_TOP = dict(orientation="h", x=0, y=1.02, xanchor="left", yanchor="bottom")  # clear of the x-axis title
@@ -243,3 +243,38 @@ def scale_profile_figure(p: dict, height: int = 340) -> go.Figure:
     fig.update_xaxes(title_text="global scale s of the map (z = s·(Wx + b))")
     fig.update_yaxes(title_text="nats")
     return _style(fig, height)
+
+
+# ---- lesson 7 ---------------------------------------------------------------------------------------------------------
+def learned_activation_figure(r: dict, height: int = 380) -> go.Figure:
+    """``flowlab.lessons.learned_activation`` results.  Left: s(x) for the start θ⁰ (grey, dashed) and for each unit's
+    trained θ of the layer shown.  Middle: log s'(x), with each unit's floor ρ (log s' ≥ ρ, dotted).  Right, after
+    training: ‖θ_k − θ_k⁰‖ per layer, the layer shown highlighted."""
+    trained, moved = r.get("trained"), r.get("movement")
+    cols = 2 if moved is None else 3
+    titles = ("activation s(x)", "log s'(x) and its floor ρ", "‖θ_k − θ_k⁰‖: how far each layer's θ moved")
+    fig = make_subplots(rows=1, cols=cols, horizontal_spacing=0.08, subplot_titles=titles[:cols])
+    x, init = r["x"], r["initial"]
+    for k, key in enumerate(("s", "log_deriv"), start=1):
+        fig.add_trace(go.Scatter(x=x, y=init[key][0], mode="lines", line=dict(color=GREY, dash="dash", width=2),
+                                 name="start θ⁰ (near s_T)", legendgroup="start", showlegend=k == 1), 1, k)
+    if trained is not None:
+        for i in range(trained["s"].shape[0]):
+            col, group = LABEL_COLORS[i % len(LABEL_COLORS)], f"unit {i + 1}"
+            name = f"trained, layer {r['layer']}, unit {i + 1}"
+            fig.add_trace(go.Scatter(x=x, y=trained["s"][i], mode="lines", line=dict(color=col, width=2.5),
+                                     name=name, legendgroup=group), 1, 1)
+            fig.add_trace(go.Scatter(x=x, y=trained["log_deriv"][i], mode="lines", line=dict(color=col, width=2.5),
+                                     name=name, legendgroup=group, showlegend=False), 1, 2)
+            rho = float(trained["rho"][i])
+            fig.add_trace(go.Scatter(x=[x[0], x[-1]], y=[rho, rho], mode="lines", line=dict(color=col, dash="dot"),
+                                     name=f"ρ of unit {i + 1}", legendgroup=group, showlegend=False), 1, 2)
+    if moved is not None:
+        layers = np.arange(1, len(moved) + 1)
+        fig.add_trace(go.Bar(x=layers, y=moved, marker_color=[BLUE if k == r["layer"] else LIGHT_GREY for k in layers],
+                             name="‖θ_k − θ_k⁰‖", showlegend=False), 1, 3)
+        fig.update_xaxes(title_text="layer k", dtick=1, row=1, col=3)
+    fig.update_xaxes(title_text="x (pre-activation)", row=1, col=1)
+    fig.update_xaxes(title_text="x (pre-activation)", row=1, col=2)
+    fig.update_annotations(font_size=13)
+    return _style(fig, height, y=1.12, top=70)

@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from flowlab import lessons as L
+from flowlab import presets
 from flowlab.settings import SCHEMAS
 
 PAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "pages", "learn.py")
@@ -25,14 +26,14 @@ def _metric(at, label):
 
 
 def test_every_lesson_renders(app):
-    assert len(app.tabs) == 7
+    assert len(app.tabs) == 8
     heads = [h.value for h in app.subheader]
-    for n in range(1, 7):
+    for n in range(1, 8):
         assert any(h.startswith(f"{n} ·") for h in heads), heads
     assert any(h == "References" for h in heads)
     keys = {c.key for c in app.get("plotly_chart")}
     assert {"learn_fig_cov", "learn_fig_lin", "learn_fig_time", "learn_fig_dep", "learn_fig_flops", "learn_fig_snf",
-            "learn_fig_scale", "learn_fig_snf_lambda"} <= keys, keys
+            "learn_fig_scale", "learn_fig_snf_lambda", "learn_fig_act"} <= keys, keys
     assert len(app.latex) >= 6
     assert not app.error
 
@@ -166,3 +167,36 @@ def test_lesson6_cites_the_ppca_case_and_computes_the_balance(app):
     assert "which every optimum satisfies (before training)" not in text
     cap = next(c.value for c in app.caption if c.value.startswith("The weights shown (before training)"))
     assert re.search(r"E‖z‖² = \d+\.\d{3} with d = 2, so the best rescaling is s\* = √\(d / E‖z‖²\) = \d+\.\d{3}", cap)
+
+
+def test_lesson7_counts_come_from_flowlab_and_nothing_trains_before_the_button(app):
+    act = L.lesson_activation()
+    c0 = L.parameter_counts(act)[0]
+    assert _metric(app, f"weights W per layer at D = {c0['D']}") == f"{c0['W']:,}"
+    assert _metric(app, f"activation parameters θ per layer at D = {c0['D']}") == f"{c0['theta']:,}"
+    assert _metric(app, "cost of a training step vs a fixed activation") == f"{L.step_cost_ratio(act):g}×"
+    assert any("Press **Train** to train a flow with the tuned preset" in i.value for i in app.info)
+    assert "learn_act_on" not in app.session_state
+    links = " ".join(m.value for m in app.markdown if "Try it" in m.value)
+    density = app.selectbox(key="learn_act_density").value
+    base = presets.DEFAULT
+    for act_name, layers in ((act.name, L.lesson_settings(density)["layers"]), (base.activation, base.layers)):
+        assert f"({L.try_it_url('playground', density=density, activation=act_name, layers=layers, seed=0)})" in links
+
+
+def test_lesson7_trains_on_the_button_and_shows_its_checks():
+    at = AppTest.from_file(PAGE, default_timeout=300)
+    at.run()
+    at.selectbox(key="learn_act_density").set_value("moons").run()
+    waiting = "Press **Train** to train a flow with the tuned preset"
+    assert any(waiting in i.value for i in at.info)  # picking a density alone does not train
+    at.button(key="learn_act_train").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert float(_metric(at, "θ-gradient vs autodiff (float64)")) <= L.GRADIENT_TOL
+    assert float(_metric(at, "min s'(x) / e^ρ")) >= 1.0
+    assert _metric(at, f"KL(p ‖ q) after {L.LESSON_STEPS:,} steps").endswith("nats")
+    captions = [c.value for c in at.caption]
+    assert any("up to rounding" in c for c in captions)
+    assert any("holds, so every learned s is strictly increasing" in c for c in captions)
+    assert not any(waiting in i.value for i in at.info)
