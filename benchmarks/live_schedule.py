@@ -18,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 STOPS = (10_000, 20_000, 25_000, 30_000, 45_000, 60_000)
+SHAPED = 10_000  # after this many steps a good run shows the density's shape: a KL spike later is what a class sees
 
 
 def run_one(density: str, method: str, over: dict, seed: int, stops=STOPS) -> dict:
@@ -41,8 +42,10 @@ def run_one(density: str, method: str, over: dict, seed: int, stops=STOPS) -> di
             break
     kl = np.asarray(t.evals["kl"], np.float64)
     late = kl[len(kl) // 2:]
+    shaped = kl[np.asarray(t.evals["step"]) >= SHAPED]
     return {"density": density, "method": method, "over": over, "seed": seed, "settings": s, "traj": traj,
             "late_kl_median": round(float(np.median(late)), 4), "late_kl_max": round(float(np.max(late)), 4),
+            "kl_max_after_shaped": round(float(np.max(shaped)), 4) if len(shaped) else None,
             "divergences": len(t.divergences)}
 
 
@@ -77,7 +80,7 @@ def main(argv=None):
 
     for r in rows:
         print(json.dumps({k: r.get(k) for k in ("density", "method", "over", "seed", "traj", "late_kl_median",
-                                               "late_kl_max", "divergences", "error")}))
+                                               "late_kl_max", "kl_max_after_shaped", "divergences", "error")}))
         if a.out:
             write_result(a.out, {"benchmark": "live_schedule", **r})
 

@@ -23,6 +23,7 @@ st.caption("Seven short lessons, each with a live widget and a link that opens a
 
 
 def try_it(label: str, page: str, **params):
+    label = label.replace("_", "\\_")  # a label such as "s_L" is text, not markdown emphasis
     st.markdown(f"{LINK} **Try it →** [{label}]({L.try_it_url(page, **params)})")
 
 
@@ -369,14 +370,14 @@ with tabs[6]:
         mono, moved, check = res["monotonicity"], res["movement"], res["gradient_check"]
         worst = max(check.values())
         n1, n2, n3, n4 = st.columns(4)
-        n1.metric(f"KL(p ‖ q) after {res['steps']:,} steps", f"{res['kl']:.3f} nats")
-        n2.metric("layer shown (its θ moved most)", f"{res['layer']} of {len(moved)}",
-                  help=f"Layers 1 to {len(moved)} have an activation (the last layer is affine); ‖θ_k − θ_k⁰‖ "
+        n1.metric("KL(p‖q), nats", f"{res['kl']:.3f}", help=f"After {res['steps']:,} steps, on held-out points.")
+        n2.metric("layer shown", f"{res['layer']} of {len(moved)}",
+                  help=f"The layer whose θ moved most from its start. Layers 1 to {len(moved)} have an activation (the last layer is affine); ‖θ_k − θ_k⁰‖ "
                        f"ranges from {moved.min():.2f} to {moved.max():.2f} over them.")
-        n3.metric("θ-gradient vs autodiff (float64)", f"{worst:.1e}",
-                  help="Largest relative difference between the θ-direction training takes and autodiff of the "
+        n3.metric("θ-gradient error", f"{worst:.1e}",
+                  help="In float64: the largest relative difference between the θ-direction training takes and autodiff of the "
                        "exact log-likelihood (slogdet), over the Playground's methods.")
-        n4.metric("min s'(x) / e^ρ", f"{mono['min_ratio']:.6f}",
+        n4.metric("min s′(x) / e^ρ", f"{mono['min_ratio']:.4f}",
                   help=f"Over every unit of every layer, x in [{mono['x_lo']:.1f}, {mono['x_hi']:.1f}].")
         st.caption(L.gradient_summary(check))
         holds = mono["min_ratio"] >= 1.0 and mono["min_slope"] > 0.0

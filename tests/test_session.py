@@ -115,7 +115,7 @@ def test_follow_choice_loads_the_tuned_settings_and_keeps_what_was_set_by_hand()
     snf = presets.tuned("moons", "self_normalizing")
     assert out["batch"] == snf.batch and out["lam"] == snf.lam and out["b2"] == snf.b2
     assert out["lr"] == 0.003  # set by hand: kept
-    assert "self-normalizing" in msg and "batch size 256" in msg and "kept the learning rate, which you set" in msg
+    assert "self-normalizing" in msg and f"λ {snf.lam:g}" in msg and "kept the learning rate, which you set" in msg
     out2, msg2 = follow_choice(out, edited=set())
     assert out2 == {**out, "lr": snf.lr} and msg2.endswith(".")
 

@@ -252,7 +252,7 @@ def learned_activation_figure(r: dict, height: int = 380) -> go.Figure:
     training: ‖θ_k − θ_k⁰‖ per layer, the layer shown highlighted."""
     trained, moved = r.get("trained"), r.get("movement")
     cols = 2 if moved is None else 3
-    titles = ("activation s(x)", "log s'(x) and its floor ρ", "‖θ_k − θ_k⁰‖: how far each layer's θ moved")
+    titles = ("activation s(x)", "log s′(x), floor ρ (dotted)", "‖θ_k − θ_k⁰‖ per layer")
     fig = make_subplots(rows=1, cols=cols, horizontal_spacing=0.08, subplot_titles=titles[:cols])
     x, init = r["x"], r["initial"]
     for k, key in enumerate(("s", "log_deriv"), start=1):

@@ -193,9 +193,9 @@ def test_lesson7_trains_on_the_button_and_shows_its_checks():
     at.button(key="learn_act_train").click().run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
-    assert float(_metric(at, "θ-gradient vs autodiff (float64)")) <= L.GRADIENT_TOL
-    assert float(_metric(at, "min s'(x) / e^ρ")) >= 1.0
-    assert _metric(at, f"KL(p ‖ q) after {L.LESSON_STEPS:,} steps").endswith("nats")
+    assert float(_metric(at, "θ-gradient error")) <= L.GRADIENT_TOL
+    assert float(_metric(at, "min s′(x) / e^ρ")) >= 1.0
+    assert -0.1 < float(_metric(at, "KL(p‖q), nats")) < 5.0  # an estimate: NLL − H(p) on held-out points
     captions = [c.value for c in at.caption]
     assert any("up to rounding" in c for c in captions)
     assert any("holds, so every learned s is strictly increasing" in c for c in captions)
