@@ -81,11 +81,11 @@ TUNINGS: tuple[Tuning, ...] = (
            "(assets/benchmarks/live_schedule_cpu.jsonl)."),
     Tuning("sine", "self_normalizing", dict(lam=10.0),
            "Trained open-ended in the Playground, seed 0 with λ = 5 spiked to KL 6 after 10 000 steps (2.7 at 30 s in "
-           "the browser; playground_browser_cpu.jsonl); λ = 10 kept both seeds below 0.07 from 10 000 steps on, "
-           "lr 0.005 did not (live_schedule_cpu.jsonl)."),
+           "the browser; assets/benchmarks/playground_browser_cpu.jsonl); λ = 10 kept both seeds below 0.07 from "
+           "10 000 steps on, lr 0.005 did not (assets/benchmarks/live_schedule_cpu.jsonl)."),
     Tuning("rings", "relative", dict(batch=1024),
            "Rings is the one density where batch 256 did worse than 1024 (median KL 0.28 vs 0.23 over seeds 0, 1; "
-           "quality_cpu.jsonl)."),
+           "assets/benchmarks/quality_cpu.jsonl)."),
 )
 
 

@@ -15,15 +15,17 @@ def test_tuned_merges_density_and_method_tunings():
     every = next(x for x in presets.TUNINGS if x.density is None and x.method is None)  # applies to all pairs
     d = presets.tuned("sine")
     assert d.method == "relative" and d.layers == every.changes["layers"] != presets.DEFAULT.layers
-    assert all(getattr(presets.tuned(n, m), k) == v for n in REGISTRY for m in TRAIN_METHODS
-               for k, v in every.changes.items())
+    for n in REGISTRY:  # every pair gets the shared changes, unless a more specific tuning of that pair sets the key
+        for m in TRAIN_METHODS:
+            own = {k for t in presets.tunings(n, m) if t is not every for k in t.changes}
+            assert all(getattr(presets.tuned(n, m), k) == v for k, v in every.changes.items() if k not in own)
     t = presets.tuned("moons")
     moons = next(x for x in presets.TUNINGS if x.density == "moons" and x.method is None)
     assert t.warmup == moons.changes["warmup"] != presets.DEFAULT.warmup
     s = presets.tuned("moons", "self_normalizing")
     snf = next(x for x in presets.TUNINGS if x.density is None and x.method == "self_normalizing")
     assert s.method == "self_normalizing" and s.warmup == t.warmup
-    for key in ("decay", "batch", "lam"):
+    for key in ("decay", "lam"):
         assert getattr(s, key) == snf.changes[key] != getattr(t, key)
     assert presets.tuned("checkerboard") == replace(presets.DEFAULT, **every.changes)  # no tuning of its own
 
@@ -34,9 +36,11 @@ def test_more_specific_tunings_win(monkeypatch):
     monkeypatch.setattr(presets, "TUNINGS", tunings)
     assert presets.tuned("sine").lr == 0.0123  # relative is the default method; its pair entry beats the density's
     assert presets.tuned("sine", "self_normalizing").lr == 0.5  # the density's entry applies to every method
-    # a method's entry beats the density's shared entry: SNF keeps its batch size on moons
+    # a method's entry beats the density's shared entry: SNF keeps its λ on moons
+    monkeypatch.setattr(presets, "TUNINGS", tunings + (presets.Tuning("moons", None, {"lam": 0.7}, "test"),))
     snf = next(x for x in presets.TUNINGS if x.density is None and x.method == "self_normalizing")
-    assert presets.tuned("moons", "self_normalizing").batch == snf.changes["batch"]
+    assert presets.tuned("moons", "self_normalizing").lam == snf.changes["lam"] != 0.7
+    assert presets.tuned("moons", "relative").lam == 0.7
 
 
 def test_every_tuning_names_its_evidence_and_every_preset_fits_the_schemas():
