@@ -150,13 +150,15 @@ vs = lv.volume_summary(spec, params, norm, x)
 split = vs.split
 m = st.columns(5)
 m[0].metric("Layers", f"{L}")
-m[1].metric("mean log q(x)", f"{vs.mean_log_q:.3f}", help="Average exact log-likelihood of the points shown (nats).")
-m[2].metric("mean log|det ∂z/∂x|", f"{vs.mean_logdet:.3f}",
-            help="The whole flow's volume change, averaged over the points: standardisation + Σ_k log|det W_k| + "
-                 "Σ_k Σ_i log s′(y_k,i).")
-m[3].metric("Σ log|det W_k|", f"{vs.logdet_weights:.3f}", help="The data-independent part, summed over layers.")
-m[4].metric("mean Σ log s′", f"{vs.mean_logdet_act:.3f}",
-            help="The data-dependent part (activations), summed over layers and averaged over the points.")
+m[1].metric("log q(x)", f"{vs.mean_log_q:.3f}", help="Mean exact log-likelihood of the points shown (nats).")
+m[2].metric("log|det J|", f"{vs.mean_logdet:.3f}",
+            help="Mean log|det ∂z/∂x|: the whole flow's volume change, averaged over the points: standardisation + "
+                 "Σ_k log|det W_k| + Σ_k Σ_i log s′(y_k,i).")
+m[3].metric("Σ log|det W|", f"{vs.logdet_weights:.3f}",
+            help="Σ_k log|det W_k|: the data-independent part, summed over layers.")
+m[4].metric("Σ log s′", f"{vs.mean_logdet_act:.3f}",
+            help="Mean Σ_k Σ_i log s′(y_k,i): the data-dependent part (activations), summed over layers and averaged "
+                 "over the points.")
 
 follow = bool(ss["ly_follow"])
 split_on = bool(ss["ly_split"])
