@@ -168,9 +168,11 @@ def paper_steps(density: str) -> int:
 
 
 # ---- small models trained by other pages ---------------------------------------------------------------------------
-LAYERS_SMALL = replace(DEFAULT, method="relative", batch=256, ntrain=5000, lr=5e-3, clip=10.0, init="orthogonal",
-                       b2=ADAM_B2, why="The Layers page's own model: a few seconds of training, enough to show the "
-                                       "layers' deformations (its KL is printed next to it).")
+LAYERS_SMALL = replace(tuned(None, "relative"), ntrain=5000, init="orthogonal",
+                       why="The Layers page's own model: the tuned preset (learned tanh steps) on 5 000 points for a few "
+                           "seconds, enough to show the layers' deformations (its KL is printed next to it). On moons, "
+                           "10 layers, 3 000 steps: KL 0.28 in 5 s, against 1.19 in 2 s with the fixed smooth leaky "
+                           "ReLU it used before (100 layers, 600 steps: 1.21 vs 1.64).")
 LAYERS_SMALL_STEPS = 3000  # optimiser steps up to 12 layers; deeper flows get fewer (layerviz.models.small_steps)
 LINEAR_LESSON = replace(DEFAULT, layers=1, standardize=False, warmup=0, clip=10.0, init="orthogonal", b2=ADAM_B2,
                         lam=0.5, lr=0.05, batch=256,
