@@ -63,7 +63,10 @@ def main(argv=None):
         return
     from flowlab.presets import changes  # noqa: PLC0415  (pure Python: the parent still never imports JAX)
 
-    over = changes(a.set)
+    try:
+        over = changes(a.set)
+    except ValueError as e:
+        ap.error(str(e))
     env = {**os.environ, "OMP_NUM_THREADS": "1",
            "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
 

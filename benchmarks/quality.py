@@ -16,9 +16,9 @@ worst KL over the seeds with the goal of issue 20 (``GOAL_KL``).
     python benchmarks/quality.py                                   # 9 densities x relative, SNF, seed 0, 60 s each
     python benchmarks/quality.py --densities moons rings --methods relative --seeds 0 1 2 3 --budget 60
     python benchmarks/quality.py --densities rings --methods relative --seeds 0 1 --set batch=256 layers=16
-    python benchmarks/quality.py --exact --candidates 2 --paper
+    python benchmarks/quality.py --exact --candidates 2 --paper    # also the exact gradient, 2 seeds per run, Table 2
     python benchmarks/quality.py --densities rings --seeds 1 --pictures assets/benchmarks/misses  # where q is wrong
-    python benchmarks/quality.py --report                          # the table of every recorded run of today's presets    # also the exact gradient, 2 seeds per run, Table 2
+    python benchmarks/quality.py --report                          # the table of every recorded run of today's presets
 """
 from __future__ import annotations
 
@@ -230,7 +230,11 @@ def main(argv=None) -> int:
         print(table(summarise(rows)) if rows else f"No run in {a.out} matches today's tuned presets.")
         return 0
     methods = list(dict.fromkeys(a.methods + (["exact"] if a.exact else [])))
-    cfgs = plan(a.densities, methods, a.seeds, a.budget, a.candidates, a.n_eval, a.paper, presets.changes(a.set))
+    try:
+        change = presets.changes(a.set)
+    except ValueError as e:
+        ap.error(str(e))
+    cfgs = plan(a.densities, methods, a.seeds, a.budget, a.candidates, a.n_eval, a.paper, change)
     if a.pictures:
         cfgs = [dict(c, pictures=str(Path(a.pictures).resolve())) for c in cfgs]
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
