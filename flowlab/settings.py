@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from . import presets
-from .activations import ACTIVATION_NAMES, make_activation
+from .activations import ACTIVATION_NAMES, STEPS as ACTIVATION_STEPS, make_activation
 from .densities import REGISTRY as DENSITIES
 from .custom_densities import BANDWIDTH_RANGE, MAX_TEXT, check_text, text_density
 from .flow import TRAINER_INITS
@@ -50,8 +50,9 @@ ACTIVATION = _f("activation", "choice", "Activation", "The activation", choices=
                 labels=lambda a: make_activation(a).label, group="structural",
                 help="The papers' fixed activations (smooth leaky ReLU, tanh + βx), or learned ones whose parameters "
                      "per unit train by the ordinary gradient while W keeps the chosen method: a slope per unit, or "
-                     "a slope plus three tanh steps of learned height, sharpness and position (each step ~10× "
-                     "slower, but far fewer layers are needed for several modes).")
+                     f"a slope plus {ACTIVATION_STEPS} tanh steps of learned height, sharpness and position (each "
+                     f"training step ~{make_activation('learned_steps').step_cost:g}× slower, but far fewer layers "
+                     "are needed for several modes).")
 LR = _f("lr", "float", "Learning rate", "The learning rate", lo=1e-6, hi=1.0, step=1e-4, group="hyper",
         help="Peak learning rate of Adam; changes apply to the running training without a reset.")
 BATCH = _f("batch", "int", "Batch size", "The batch size", lo=1, hi=4096, group="structural")

@@ -47,18 +47,20 @@ def lesson_activation(density: str | None = None) -> Activation:
     return make_activation(presets.tuned(density).activation)
 
 
-def lesson_cost(density: str) -> budget.Cost:
-    """Memory of the lesson's run (``budget.training_cost``); its length is fixed at ``LESSON_STEPS``."""
+def _shapes(density: str) -> dict:
+    """What ``budget.training_cost`` needs of the lesson's run (its length is fixed at ``LESSON_STEPS``)."""
     s = lesson_settings(density)
-    return budget.training_cost(method=s["method"], layers=s["layers"], batch=s["batch"], ntrain=s["ntrain"],
-                                ntest=LESSON_NTEST)
+    return dict(method=s["method"], layers=s["layers"], batch=s["batch"], ntrain=s["ntrain"], ntest=LESSON_NTEST)
+
+
+def lesson_cost(density: str) -> budget.Cost:
+    """Memory of the lesson's run (``budget.training_cost``)."""
+    return budget.training_cost(**_shapes(density))
 
 
 def lesson_refusal(density: str, limits: budget.Budget) -> str | None:
     """None when the lesson's run fits ``limits``, else one sentence (``budget.training_refusal``)."""
-    s = lesson_settings(density)
-    return budget.training_refusal(limits, method=s["method"], layers=s["layers"], batch=s["batch"],
-                                   ntrain=s["ntrain"], ntest=LESSON_NTEST)
+    return budget.training_refusal(limits, **_shapes(density))
 
 
 # ---- the numbers ---------------------------------------------------------------------------------------------------
